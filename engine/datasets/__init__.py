@@ -1,0 +1,14 @@
+"""Random but reproducible classification datasets, one module per family."""
+
+from engine.datasets.base import FAMILIES, SIZES, Dataset, Family, make_dataset, parse_ref
+
+# Importing the family modules registers them.
+from engine.datasets import shapes, teacher, textures, vectors  # noqa: F401,E402
+
+__all__ = ["FAMILIES", "SIZES", "Dataset", "Family", "make_dataset", "parse_ref", "load"]
+
+
+def load(ref: str, size: str = "small") -> Dataset:
+    """Generate the dataset named by a ``family:seed`` string."""
+    family, seed = parse_ref(ref)
+    return make_dataset(family, seed, size)
