@@ -1,0 +1,1 @@
+"""HyperQuest's application layer: settings and the ``hyperquest`` command (the web app joins here)."""

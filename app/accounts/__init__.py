@@ -1,0 +1,1 @@
+"""Students: login, the one-time survey, who is allowed to see what."""

@@ -1,0 +1,113 @@
+"""Login, logout, the survey and the instructions page."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Student, SurveyResponse
+from app.accounts.survey import QUESTIONS, parse_answers
+from app.errors import WebError
+from app.runs.service import runs_finished
+from app.web import current_student, get_db, render, require_student
+
+router = APIRouter()
+
+STUDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _has_survey(db: Session, student: Student) -> bool:
+    return db.scalar(select(SurveyResponse.id).where(SurveyResponse.student_pk == student.id)) is not None
+
+
+def see_other(url: str) -> RedirectResponse:
+    """Redirect after a POST (303, so the browser follows with GET)."""
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/")
+def home(request: Request, db: Session = Depends(get_db)):
+    """Send each visitor to the step they are at."""
+    student = current_student(request, db)
+    if student is None:
+        return see_other("/login")
+    return see_other("/instructions" if _has_survey(db, student) else "/survey")
+
+
+@router.get("/login")
+def login_page(request: Request, db: Session = Depends(get_db)):
+    """The login form."""
+    return render(request, "login.html", {"student": current_student(request, db), "form": {}, "error": None})
+
+
+@router.post("/login")
+async def login(request: Request, db: Session = Depends(get_db)):
+    """Log in with a student ID and name; the first login creates the student."""
+    form = await request.form()
+    student_id = str(form.get("student_id", "")).strip()
+    name = " ".join(str(form.get("name", "")).split())
+    error = None
+    if not STUDENT_ID_PATTERN.match(student_id):
+        error = "Student ID must be 1-64 letters, digits, dots, dashes or underscores."
+    elif not 1 <= len(name) <= 120:
+        error = "Please enter your name (at most 120 characters)."
+    if error:
+        return render(request, "login.html", {"student": None, "form": {"student_id": student_id, "name": name}, "error": error}, 422)
+    student = db.scalar(select(Student).where(Student.student_id == student_id))
+    if student is None:
+        student = Student(student_id=student_id, name=name)
+        db.add(student)
+    else:
+        student.name = name
+    db.commit()
+    request.session.clear()
+    request.session["student_pk"] = student.id
+    return see_other("/")
+
+
+@router.post("/logout")
+def logout(request: Request):
+    """Forget the session."""
+    request.session.clear()
+    return see_other("/login")
+
+
+@router.get("/survey")
+def survey_page(request: Request, db: Session = Depends(get_db)):
+    """The survey, once per student."""
+    student = require_student(request, db)
+    if _has_survey(db, student):
+        return see_other("/instructions")
+    return render(request, "survey.html", {"student": student, "questions": QUESTIONS, "error": None, "answers": {}})
+
+
+@router.post("/survey")
+async def submit_survey(request: Request, db: Session = Depends(get_db)):
+    """Store the answers (a second submission changes nothing)."""
+    student = require_student(request, db)
+    if _has_survey(db, student):
+        return see_other("/instructions")
+    form = await request.form()
+    single = {q["name"]: form.get(q["name"]) for q in QUESTIONS if not q["multiple"]}
+    network_types = [str(v) for v in form.getlist("network_types")]
+    try:
+        answers = parse_answers(single, network_types)
+    except WebError as exc:
+        context = {"student": student, "questions": QUESTIONS, "error": exc.message, "answers": {**single, "network_types": network_types}}
+        return render(request, "survey.html", context, 422)
+    db.add(SurveyResponse(student_pk=student.id, **answers))
+    db.commit()
+    return see_other("/instructions")
+
+
+@router.get("/instructions")
+def instructions(request: Request, db: Session = Depends(get_db)):
+    """How to play, and how many networks the student has trained."""
+    student = require_student(request, db)
+    if not _has_survey(db, student):
+        return see_other("/survey")
+    return render(request, "instructions.html", {"student": student, "networks_trained": runs_finished(db, student)})

@@ -1,0 +1,89 @@
+"""``hyperquest train``: play one game from the command line with a scripted list of actions."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.cli.common import add_size_argument, fmt, print_json, resolve_size
+from engine.actions import parse_actions
+from engine.config import HyperParams
+from engine.datasets import load
+from engine.devices import resolve_device
+from engine.game import Game
+
+EXAMPLE = "continue,continue:width=up,continue:depth=up;lr=down,revert,done"
+
+
+def add_parser(subparsers) -> None:
+    """Register the subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        help="play a game with scripted actions",
+        description="Train on one dataset: epoch 1 from the initial configuration, then one action per token.",
+        epilog=f'Example: hyperquest train --dataset shapes:3 --size tiny --actions "{EXAMPLE}" --json',
+    )
+    parser.add_argument("--dataset", required=True, metavar="FAMILY:SEED", help="e.g. shapes:3")
+    add_size_argument(parser)
+    parser.add_argument("--width", type=int, default=64, help="initial width (32, 64 or 128 in the game)")
+    parser.add_argument("--depth", type=int, default=4, help="initial depth (2, 4 or 8 in the game)")
+    parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
+    parser.add_argument("--dropout", type=float, default=0.0, help="initial dropout rate")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="initial weight decay")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights, data order and dropout")
+    parser.add_argument(
+        "--actions",
+        default="",
+        help="comma-separated actions after epoch 1: continue[:knob=up|down;...], revert, done "
+        "(knobs: lr, weight_decay, dropout, width, depth)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line per action")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate everything first, then play the actions in order."""
+    actions = parse_actions(args.actions)
+    hparams = HyperParams(args.width, args.depth, args.lr, args.weight_decay, args.dropout)
+    dataset = load(args.dataset, resolve_size(args))
+    game = Game(dataset, hparams, seed=args.seed, device=resolve_device(args.device))
+    emit = print_json if args.json else _print_line
+    if not args.json:
+        stats = dataset.stats()
+        print(
+            f"dataset {dataset.ref} ({dataset.size}): {stats['classes']} classes, input {stats['input_size']}, "
+            f"train {stats['examples']['train']}, val {stats['examples']['val']}"
+        )
+    outcome = game.start()
+    emit(outcome.as_dict())
+    for action in actions:
+        if outcome.ended:
+            break
+        outcome = game.act(action)
+        emit(outcome.as_dict())
+    if not args.json:
+        print(f"best validation accuracy: {fmt(game.best_val_acc)}")
+    return 0
+
+
+def _print_line(record: dict) -> None:
+    """Human-readable form of one action's outcome."""
+    config = record["config"]
+    text = (
+        f"action {record['action']:>2} {record['kind']:<8} epoch {record['epoch']:>2}  "
+        f"w={config['width']} d={config['depth']} lr={config['lr']:g} wd={config['weight_decay']:g} "
+        f"drop={config['dropout']:g}  train {fmt(record['train_loss'])}/{fmt(record['train_acc'])}  "
+        f"val {fmt(record['val_loss'])}/{fmt(record['val_acc'])}"
+    )
+    if record.get("diverged"):
+        text += "  DIVERGED"
+    change = record.get("change")
+    if change:
+        text += (
+            f"  [change: val loss {fmt(change['val_loss_before'], 4)} -> {fmt(change['val_loss_after'], 4)}, "
+            f"acc {fmt(change['val_acc_before'])} -> {fmt(change['val_acc_after'])}]"
+        )
+    if record.get("ended"):
+        text += f"  (run ended: {record['end_reason']})"
+    print(text, flush=True)
+

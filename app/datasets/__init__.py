@@ -1,0 +1,1 @@
+"""The pool of datasets players draw from, and their baselines."""

@@ -1,0 +1,37 @@
+"""Tables of the datasets domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, utcnow
+
+
+class DatasetRecord(Base):
+    """A generated dataset: (family, seed, size) regenerates it; stats and baselines are stored."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("family", "seed", "size", name="uq_datasets_family_seed_size"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer)
+    size: Mapped[str] = mapped_column(String(16))
+    num_classes: Mapped[int] = mapped_column(Integer)
+    input_shape: Mapped[list] = mapped_column(JSON)
+    train_examples: Mapped[int] = mapped_column(Integer)
+    val_examples: Mapped[int] = mapped_column(Integer)
+    test_examples: Mapped[int] = mapped_column(Integer)
+    #: Best validation accuracy of the default schedule over the epoch budget.
+    baseline_default: Mapped[float | None] = mapped_column(Float, nullable=True)
+    baseline_status: Mapped[str] = mapped_column(String(16), default="pending")
+    baseline_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def ref(self) -> str:
+        """``family:seed`` as shown to players."""
+        return f"{self.family}:{self.seed}"

@@ -1,0 +1,64 @@
+"""Choosing datasets for new runs, caching generated data, and the default-schedule baseline."""
+
+from __future__ import annotations
+
+import functools
+import random
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.datasets.models import DatasetRecord
+from engine.calibration import best_val_accuracy
+from engine.config import default_hparams
+from engine.datasets import FAMILIES, Dataset, make_dataset
+from engine.rules import MAX_EPOCHS
+
+
+def pool_entries(pool_size: int) -> list[tuple[str, int]]:
+    """The (family, seed) pairs of the shared pool: families in turn, seeds counting up."""
+    families = sorted(FAMILIES)
+    return [(families[i % len(families)], i // len(families) + 1) for i in range(pool_size)]
+
+
+def get_or_create(db: Session, family: str, seed: int, size: str) -> tuple[DatasetRecord, bool]:
+    """The stored record of (family, seed, size), creating it (with its statistics) if new."""
+    record = db.scalar(
+        select(DatasetRecord).where(DatasetRecord.family == family, DatasetRecord.seed == seed, DatasetRecord.size == size)
+    )
+    if record is not None:
+        return record, False
+    dataset = generated(family, seed, size)
+    stats = dataset.stats()
+    record = DatasetRecord(
+        family=family,
+        seed=seed,
+        size=size,
+        num_classes=dataset.num_classes,
+        input_shape=list(dataset.input_shape),
+        train_examples=stats["examples"]["train"],
+        val_examples=stats["examples"]["val"],
+        test_examples=stats["examples"]["test"],
+        baseline_status="pending",
+    )
+    db.add(record)
+    db.flush()
+    return record, True
+
+
+def pick_for_new_run(db: Session, pool_size: int, size: str, rng: random.Random | None = None) -> tuple[DatasetRecord, bool]:
+    """A random dataset from the shared pool, so several players' scores compare."""
+    family, seed = (rng or random).choice(pool_entries(pool_size))
+    return get_or_create(db, family, seed, size)
+
+
+@functools.lru_cache(maxsize=8)
+def generated(family: str, seed: int, size: str) -> Dataset:
+    """The generated dataset, cached: several runs on one dataset share the tensors."""
+    return make_dataset(family, seed, size)
+
+
+def default_baseline(record: DatasetRecord, epochs: int = MAX_EPOCHS, device: str = "cpu") -> float:
+    """The default schedule's score: default configuration, no changes, the whole epoch budget."""
+    dataset = generated(record.family, record.seed, record.size)
+    return best_val_accuracy(dataset, default_hparams(), epochs, seed=0, device=device)

@@ -1,0 +1,6 @@
+"""Imports every domain's models so Base.metadata knows all tables (for Alembic)."""
+
+from app.accounts.models import Student, SurveyResponse  # noqa: F401
+from app.datasets.models import DatasetRecord  # noqa: F401
+from app.db.base import Base  # noqa: F401
+from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run  # noqa: F401

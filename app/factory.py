@@ -1,0 +1,102 @@
+"""``create_app(settings)``: the FastAPI application, with no globals built at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from app.accounts.pages import router as accounts_router
+from app.db import migrate
+from app.db.session import make_engine, make_session_factory
+from app.errors import LoginRequired, WebError
+from app.leaderboard.pages import router as leaderboard_router
+from app.runner.embedded import EmbeddedRunner
+from app.runner.notify import Notifier
+from app.runs.pages import router as runs_router
+from app.settings import Settings, load_settings
+from app.web import ROOT, render
+from engine.devices import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings``: migrations run and the runner starts when it starts serving."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    notifier = Notifier()
+    runner = EmbeddedRunner(session_factory, settings, notifier, resolve_device(settings.device))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        migrate.upgrade(settings.database_url)
+        notifier.bind(asyncio.get_running_loop())
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            engine.dispose()
+
+    app = FastAPI(title="HyperQuest", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.state.notifier = notifier
+    app.state.runner = runner
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, same_site="lax", https_only=False,
+                       session_cookie="hyperquest_session")
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    app.include_router(accounts_router)
+    app.include_router(runs_router)
+    app.include_router(leaderboard_router)
+    _install_error_pages(app)
+    return app
+
+
+def _error_page(request: Request, status_code: int, message: str):
+    student = None
+    return render(request, "error.html", {"student": student, "status_code": status_code, "message": message}, status_code)
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    """Every failure a user can cause becomes a page with a clear message, never a traceback."""
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):
+        if request.method == "GET":
+            return RedirectResponse("/login", status_code=303)
+        return _error_page(request, 401, "Please log in first.")
+
+    @app.exception_handler(WebError)
+    async def web_error(request: Request, exc: WebError):
+        return _error_page(request, exc.status_code, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
+        return _error_page(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        # Path parameters such as /runs/abc land here: the page does not exist.
+        return _error_page(request, 404, "There is no such page.")
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError):
+        log.warning("database unavailable: %s", exc)
+        return _error_page(request, 503, "The game's database is busy or restarting. Please try again in a few seconds.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return _error_page(request, 500, "Something went wrong on our side. Your progress is saved; please try again.")

@@ -1,0 +1,1 @@
+"""Leaderboards: per dataset and overall."""

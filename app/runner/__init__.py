@@ -1,0 +1,1 @@
+"""Running epochs outside the request: the in-process runner (embedded mode) and live notifications."""

@@ -1,0 +1,85 @@
+"""The embedded mode's runner: epochs and baselines on background threads, never in a request.
+
+One thread trains players' epochs in submission order; a second computes dataset
+baselines so a new dataset never delays a player's epoch queue. On start, actions
+left queued or half-trained by a previous process are queued again: nothing a
+player did is lost when the server restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from sqlalchemy.orm import sessionmaker
+
+from app.datasets import jobs as dataset_jobs
+from app.runner.notify import Notifier
+from app.runs import service as runs
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class EmbeddedRunner:
+    """Two daemon threads fed by queues of IDs."""
+
+    def __init__(self, session_factory: sessionmaker, settings: Settings, notifier: Notifier, device: str = "cpu") -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.notifier = notifier
+        self.device = device
+        self._epochs: queue.Queue = queue.Queue()
+        self._baselines: queue.Queue = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the threads and re-queue unfinished work."""
+        self._threads = [
+            threading.Thread(target=self._loop, args=(self._epochs, self._run_epoch), name="hq-epochs", daemon=True),
+            threading.Thread(target=self._loop, args=(self._baselines, self._run_baseline), name="hq-baselines", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        with self.session_factory() as db:
+            for action_id in runs.pending_actions(db):
+                self._epochs.put(action_id)
+            for dataset_id in dataset_jobs.pending_baselines(db):
+                self._baselines.put(dataset_id)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the threads to finish their current job and exit."""
+        self._epochs.put(_STOP)
+        self._baselines.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def submit_action(self, action_id: int) -> None:
+        """Queue a committed action's epoch."""
+        self._epochs.put(action_id)
+
+    def submit_baseline(self, dataset_id: int) -> None:
+        """Queue a committed dataset's baseline computation."""
+        self._baselines.put(dataset_id)
+
+    def _loop(self, jobs: queue.Queue, handler) -> None:
+        while True:
+            job = jobs.get()
+            if job is _STOP:
+                return
+            try:
+                handler(job)
+            except Exception:  # a job's failure must not kill the thread serving everyone
+                log.exception("job %s failed", job)
+
+    def _run_epoch(self, action_id: int) -> None:
+        runs.execute_action(self.session_factory, action_id, self._progress, self.device)
+
+    def _run_baseline(self, dataset_id: int) -> None:
+        dataset_jobs.compute_baseline(self.session_factory, dataset_id, self.settings.baseline_epochs, self.device)
+
+    def _progress(self, run_id: int, _done: int, _total: int) -> None:
+        self.notifier.publish(run_id)

@@ -1,0 +1,51 @@
+"""Nudging live pages when a run changes. The database stays the truth; this only wakes streams."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+
+
+class Notifier:
+    """Thread-safe publish, asyncio wait: training threads publish, SSE streams wait."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Remember the web server's event loop (called at start-up)."""
+        self._loop = loop
+
+    def publish(self, run_id: int) -> None:
+        """Wake every stream watching ``run_id``; safe from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with self._lock:
+            events = list(self._events.get(run_id, ()))
+        for event in events:
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, run_id: int, timeout: float) -> None:
+        """Return when ``run_id`` is published or after ``timeout`` seconds, whichever is first."""
+        event = asyncio.Event()
+        with self._lock:
+            self._events[run_id].add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._events[run_id].discard(event)
+                if not self._events[run_id]:
+                    del self._events[run_id]
+
+    @property
+    def open_streams(self) -> int:
+        """How many streams are waiting right now."""
+        with self._lock:
+            return sum(len(v) for v in self._events.values())

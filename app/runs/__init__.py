@@ -1,0 +1,1 @@
+"""Runs: a player's game on one dataset, its epochs, actions and checkpoints."""

@@ -1,0 +1,28 @@
+"""The info icons' definitions, from the course notes (CS231n), one or two sentences each."""
+
+INFO = {
+    "width": "The number of channels (filters) in every convolutional block, or units in every layer of an MLP. "
+    "Wider networks have more capacity but cost more per epoch and can overfit small datasets.",
+    "depth": "The number of Conv-BatchNorm-ReLU blocks (Linear-BatchNorm-ReLU for vector data). "
+    "Deeper networks can compute more complex functions and see larger image regions, but train more slowly.",
+    "lr": "The step size of stochastic gradient descent. Too high and the loss explodes or bounces; too low and it "
+    "barely moves. Usually the first hyperparameter to tune, searched on a log scale.",
+    "weight_decay": "L2 regularization strength: a penalty on large weights added to the loss. "
+    "It fights overfitting (a large gap between training and validation accuracy).",
+    "dropout": "The probability of setting each activation to zero during training (inverted dropout). "
+    "A regularizer: it prevents co-adaptation of features. It is switched off when evaluating.",
+    "classes": "How many categories each example can belong to. Chance accuracy is about one over the number of classes.",
+    "input_size": "The shape of one example: [channels, height, width] for images (a CNN is used), "
+    "or [D] for a vector of D features (an MLP is used).",
+    "examples": "How many labelled examples the network trains on (Train) and is scored on (Val). "
+    "Validation data is never trained on: it estimates how well the network generalizes.",
+    "actions": "Every submit is an action: Continue, Revert or Done. A run ends after 60 actions, 30 epochs on the "
+    "current network, or when you choose Done.",
+    "revert": "Go back to the checkpoint before the last epoch, with that epoch's configuration. "
+    "At most 5 reverts in a row.",
+    "history": "One line per epoch on the current path, newest first, with the configuration that epoch used.",
+    "best_val": "Your score: the highest validation accuracy of any epoch in this run. The baseline is the default "
+    "configuration trained for the whole epoch budget without changes.",
+    "grow": "Width Up and Depth Up are function-preserving (Net2Net): the grown network computes exactly the same "
+    "outputs, so its validation loss is unchanged before the next epoch. Down removes units or blocks and changes it.",
+}

@@ -1,0 +1,101 @@
+"""Tables of the runs domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, utcnow
+
+# Run.status values.
+QUEUED, TRAINING, READY, ENDED, FAILED = "queued", "training", "ready", "ended", "failed"
+
+
+class Run(Base):
+    """One game: a student, a dataset, and where the game stands now."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    initial_config: Mapped[dict] = mapped_column(JSON)
+    #: Configuration of the network as it stands (the one the last epoch used).
+    config: Mapped[dict] = mapped_column(JSON)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    actions_used: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_reverts: Mapped[int] = mapped_column(Integer, default=0)
+    best_val_acc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_checkpoint_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    current_checkpoint_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    @property
+    def busy(self) -> bool:
+        """An epoch is queued or training: no other action may be taken."""
+        return self.status in (QUEUED, TRAINING)
+
+
+class ActionRecord(Base):
+    """Every submit: what the player chose and what they were shown at that moment."""
+
+    __tablename__ = "actions"
+    __table_args__ = (UniqueConstraint("run_id", "index", name="uq_actions_run_id_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # initial, continue, revert, done
+    choices: Mapped[dict] = mapped_column(JSON)
+    shown: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EpochRecord(Base):
+    """One trained epoch: its configuration, metrics and (for width/depth moves) the change."""
+
+    __tablename__ = "epochs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    #: The action that trained it; unique, so a second delivery of the same job adds nothing.
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), unique=True)
+    number: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON)
+    train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    train_acc: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_acc: Mapped[float] = mapped_column(Float)
+    diverged: Mapped[bool] = mapped_column(Boolean, default=False)
+    seconds: Mapped[float] = mapped_column(Float)
+    change: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    reverted: Mapped[bool] = mapped_column(Boolean, default=False)
+    checkpoint_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CheckpointRecord(Base):
+    """A serialised TrainingState (engine.checkpoint bytes)."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    epoch_number: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

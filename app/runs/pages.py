@@ -1,0 +1,221 @@
+"""Pages of a run: start, initial configuration, training, live events, result."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.accounts.pages import see_other
+from app.datasets.models import DatasetRecord
+from app.errors import Conflict, WebError
+from app.leaderboard.service import rank_on_dataset
+from app.runs import service
+from app.runs.info import INFO
+from app.runs.models import ENDED, FAILED, Run
+from app.runs.view import chart_series, dataset_stats, training_view
+from app.web import get_db, render, require_student
+from engine.actions import KINDS, Action
+from engine.config import INITIAL_CHOICES, KNOBS
+from engine.errors import ActionSyntaxError
+
+router = APIRouter()
+
+#: How long an SSE stream waits for a nudge before re-reading the database anyway.
+STREAM_POLL_SECONDS = 2.0
+
+
+@router.post("/runs")
+def start(request: Request, db: Session = Depends(get_db)):
+    """"Start a dataset": draw a dataset from the pool and show the initial configuration."""
+    student = require_student(request, db)
+    run, dataset, created = service.start_run(db, student, request.app.state.settings)
+    db.commit()
+    if created:
+        request.app.state.runner.submit_baseline(dataset.id)
+    return see_other(f"/runs/{run.id}/configure")
+
+
+@router.get("/runs/{run_id}/configure")
+def configure_page(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """Screen 4: initial configuration beside the dataset statistics."""
+    student = require_student(request, db)
+    run = service.owned_run(db, student, run_id)
+    if run.status != service.CONFIGURING:
+        return see_other(f"/runs/{run.id}")
+    return _configure(request, student, run, db, None, {}, 200)
+
+
+def _configure(request, student, run, db, error, form, status_code):
+    dataset = db.get(DatasetRecord, run.dataset_id)
+    context = {
+        "student": student,
+        "run": run,
+        "stats": dataset_stats(dataset),
+        "choices": INITIAL_CHOICES,
+        "selected": {k: form.get(k) for k in INITIAL_CHOICES} if form else {"width": "64", "lr": "0.01", "depth": "4", "dropout": "0"},
+        "info": INFO,
+        "error": error,
+    }
+    return render(request, "configure.html", context, status_code)
+
+
+@router.post("/runs/{run_id}/configure")
+async def configure(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """Submit the initial configuration: trains epoch 1 in the background."""
+    student = require_student(request, db)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    run = service.owned_run(db, student, run_id)
+    if run.status != service.CONFIGURING:
+        # A double-clicked Submit: the first one already started training.
+        return see_other(f"/runs/{run.id}")
+    try:
+        action = service.configure(db, student, run_id, form)
+    except WebError as exc:
+        db.rollback()
+        return _configure(request, student, run, db, exc.message, form, exc.status_code)
+    db.commit()
+    request.app.state.runner.submit_action(action.id)
+    return see_other(f"/runs/{run_id}")
+
+
+@router.get("/runs/{run_id}")
+def training_page(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """Screen 5: the training page (or the result once the run has ended)."""
+    student = require_student(request, db)
+    run = service.owned_run(db, student, run_id)
+    if run.status == service.CONFIGURING:
+        return see_other(f"/runs/{run.id}/configure")
+    if run.status in (ENDED, FAILED):
+        return see_other(f"/runs/{run.id}/result")
+    return _training(request, student, run, db, None, 200)
+
+
+def _training(request, student, run: Run, db, error, status_code):
+    dataset = db.get(DatasetRecord, run.dataset_id)
+    epochs = service.all_epochs(db, run)
+    view = training_view(run, dataset, epochs)
+    if error:
+        view["form_error"] = error
+    context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO}
+    return render(request, "train.html", context, status_code)
+
+
+def parse_action_form(form: dict[str, str]) -> tuple[int, Action]:
+    """The action and the action number the page showed, from the training form."""
+    try:
+        expected = int(form.get("expected_action", ""))
+    except ValueError:
+        raise WebError("the form is missing its action number; reload the page", 400) from None
+    kind = form.get("kind", "")
+    if kind not in KINDS:
+        raise WebError("choose Continue, Done training or Revert", 422)
+    changes = []
+    if kind == "continue":
+        for knob in KNOBS:
+            direction = form.get(knob, "same") or "same"
+            changes.append((knob, direction))
+    try:
+        return expected, Action(kind, tuple(changes))
+    except ActionSyntaxError as exc:
+        raise WebError(str(exc), 422) from None
+
+
+@router.post("/runs/{run_id}/actions")
+async def act(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """Continue, Revert or Done, checked against the rules on the server."""
+    student = require_student(request, db)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    run = service.owned_run(db, student, run_id)
+    try:
+        expected, action = parse_action_form(form)
+        record = service.submit(db, student, run_id, expected, action)
+    except WebError as exc:
+        db.rollback()
+        run = service.owned_run(db, student, run_id)
+        if run.status in (ENDED, FAILED) and not isinstance(exc, Conflict):
+            raise WebError(f"{exc.message}", exc.status_code) from None
+        if run.status in (ENDED, FAILED):
+            raise
+        return _training(request, student, run, db, exc.message, exc.status_code)
+    db.commit()
+    if record.kind == "continue":
+        request.app.state.runner.submit_action(record.id)
+    return see_other(f"/runs/{run_id}")
+
+
+def _status_snapshot(session_factory, run_id: int) -> dict | None:
+    with session_factory() as db:
+        run = db.get(Run, run_id)
+        if run is None:
+            return None
+        return {
+            "status": run.status,
+            "busy": run.busy,
+            "epoch": run.epoch,
+            "actions": run.actions_used,
+            "done": run.progress_done,
+            "total": run.progress_total,
+            "error": run.error,
+        }
+
+
+@router.get("/runs/{run_id}/events")
+async def events(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """Server-sent events: training progress, then "ready" when the epoch has finished."""
+    student = require_student(request, db)
+    service.owned_run(db, student, run_id)
+    db.close()  # a stream can stay open for minutes; it must not hold a connection
+    factory = request.app.state.session_factory
+    notifier = request.app.state.notifier
+
+    async def stream():
+        last = None
+        while True:
+            snapshot = await run_in_threadpool(_status_snapshot, factory, run_id)
+            if snapshot is None:
+                return
+            if snapshot != last:
+                yield {"event": "progress", "data": json.dumps(snapshot)}
+                last = snapshot
+            if not snapshot["busy"]:
+                yield {"event": "ready", "data": json.dumps(snapshot)}
+                return
+            await notifier.wait(run_id, STREAM_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.get("/runs/{run_id}/history.json")
+def history(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """The curves for the charts."""
+    student = require_student(request, db)
+    run = service.owned_run(db, student, run_id)
+    return JSONResponse(chart_series(service.all_epochs(db, run)))
+
+
+@router.get("/runs/{run_id}/result")
+def result(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """Screen 6: the score, the baseline, the rank on this dataset."""
+    student = require_student(request, db)
+    run = service.owned_run(db, student, run_id)
+    if run.status not in (ENDED, FAILED):
+        return see_other(f"/runs/{run.id}")
+    dataset = db.get(DatasetRecord, run.dataset_id)
+    rank, players = rank_on_dataset(db, run)
+    context = {
+        "student": student,
+        "run": run,
+        "dataset": dataset,
+        "stats": dataset_stats(dataset),
+        "rank": rank,
+        "players": players,
+        "epochs_trained": len(service.all_epochs(db, run)),
+        "baseline_epochs": request.app.state.settings.baseline_epochs,
+        "info": INFO,
+    }
+    return render(request, "result.html", context)

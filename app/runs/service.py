@@ -1,0 +1,355 @@
+"""The game's server side: starting runs, taking actions under the rules, and the epoch job."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import random
+import time
+from typing import Callable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import Student
+from app.datasets import service as datasets
+from app.datasets.models import DatasetRecord
+from app.db.base import utcnow
+from app.errors import Conflict, Forbidden, NotFound, WebError
+from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
+from app.settings import Settings
+from engine import checkpoint, rules
+from engine.actions import Action
+from engine.config import INITIAL_CHOICES, HyperParams
+from engine.errors import HyperQuestError
+from engine.ladders import apply_changes
+from engine.session import continue_training
+from engine.training import new_state, place
+
+log = logging.getLogger(__name__)
+
+CONFIGURING = "configuring"
+#: Checkpoints Revert can still reach: the current one and the five before it.
+REACHABLE_CHECKPOINTS = rules.MAX_CONSECUTIVE_REVERTS + 1
+
+ProgressSink = Callable[[int, int, int], None]  # (run_id, batches done, batches total)
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+def owned_run(db: Session, student: Student, run_id: int, lock: bool = False) -> Run:
+    """The run ``run_id`` if it belongs to ``student`` (404 if missing, 403 if someone else's)."""
+    query = select(Run).where(Run.id == run_id)
+    if lock:
+        query = query.with_for_update()
+    run = db.scalar(query)
+    if run is None:
+        raise NotFound(f"there is no run {run_id}")
+    if run.student_pk != student.id:
+        raise Forbidden("this run belongs to another player")
+    return run
+
+
+def path_epochs(db: Session, run: Run) -> list[EpochRecord]:
+    """Epochs on the current path (not reverted), oldest first."""
+    return list(
+        db.scalars(select(EpochRecord).where(EpochRecord.run_id == run.id, EpochRecord.reverted.is_(False)).order_by(EpochRecord.number))
+    )
+
+
+def all_epochs(db: Session, run: Run) -> list[EpochRecord]:
+    """Every epoch the run trained, reverted ones included, in training order."""
+    return list(db.scalars(select(EpochRecord).where(EpochRecord.run_id == run.id).order_by(EpochRecord.id)))
+
+
+def progress_of(run: Run) -> rules.Progress:
+    """The counters engine.rules checks."""
+    return rules.Progress(run.actions_used, run.epoch, run.consecutive_reverts, run.status in (ENDED, FAILED))
+
+
+def runs_finished(db: Session, student: Student) -> int:
+    """How many networks the student has trained to the end."""
+    return db.scalar(select(func.count()).select_from(Run).where(Run.student_pk == student.id, Run.status == ENDED)) or 0
+
+
+# ----------------------------------------------------------------------------- starting
+
+
+def start_run(db: Session, student: Student, settings: Settings, rng: random.Random | None = None) -> tuple[Run, DatasetRecord, bool]:
+    """A new run on a dataset from the pool, waiting for its initial configuration."""
+    dataset, created = datasets.pick_for_new_run(db, settings.pool_size, settings.dataset_size, rng)
+    run = Run(
+        student_pk=student.id,
+        dataset_id=dataset.id,
+        seed=(rng or random).randrange(2**31),
+        status=CONFIGURING,
+        initial_config={},
+        config={},
+    )
+    db.add(run)
+    db.flush()
+    return run, dataset, created
+
+
+def parse_initial_config(form: dict[str, str]) -> HyperParams:
+    """The initial configuration from the form; only the game's offered choices are accepted."""
+    values = {}
+    for knob, options in INITIAL_CHOICES.items():
+        raw = form.get(knob)
+        if raw is None or raw == "":
+            raise WebError(f"choose a value for {knob}", 422)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise WebError(f"{knob} must be one of {', '.join(f'{o:g}' for o in options)}", 422) from None
+        if not any(math.isclose(value, option) for option in options):
+            raise WebError(f"{knob} must be one of {', '.join(f'{o:g}' for o in options)}", 422)
+        values[knob] = value
+    return HyperParams(int(values["width"]), int(values["depth"]), values["lr"], 0.0, values["dropout"])
+
+
+def configure(db: Session, student: Student, run_id: int, form: dict[str, str]) -> ActionRecord:
+    """Submit the initial configuration: action 1, which trains epoch 1 (queued)."""
+    run = owned_run(db, student, run_id, lock=True)
+    if run.status != CONFIGURING:
+        raise Conflict("this run is already configured")
+    hparams = parse_initial_config(form)
+    dataset = db.get(DatasetRecord, run.dataset_id)
+    state = new_state(datasets.generated(dataset.family, dataset.seed, dataset.size), hparams, run.seed)
+    blob = checkpoint.to_bytes(state)
+    db.add(CheckpointRecord(run_id=run.id, epoch_number=0, data=blob, size_bytes=len(blob)))
+    db.flush()
+    run.initial_config = hparams.as_dict()
+    run.config = hparams.as_dict()
+    run.status = QUEUED
+    run.actions_used = 1
+    action = ActionRecord(run_id=run.id, index=1, kind="initial", choices=hparams.as_dict(), shown=_shown(db, run))
+    db.add(action)
+    db.flush()
+    return action
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def _shown(db: Session, run: Run) -> dict:
+    """What the player saw when deciding: counters, configuration and the latest metrics."""
+    path = path_epochs(db, run)
+    last = path[-1] if path else None
+    return {
+        "action": run.actions_used,
+        "epoch": run.epoch,
+        "config": dict(run.config),
+        "best_val_acc": run.best_val_acc,
+        "train_loss": last.train_loss if last else None,
+        "train_acc": last.train_acc if last else None,
+        "val_loss": last.val_loss if last else None,
+        "val_acc": last.val_acc if last else None,
+    }
+
+
+def submit(db: Session, student: Student, run_id: int, expected_action: int, action: Action) -> ActionRecord:
+    """Take one training-page action; a Continue is queued, Revert and Done finish at once.
+
+    ``expected_action`` is the action number the page was showing: a second submit of the
+    same form (double click, replay, back button) no longer matches and trains nothing.
+    """
+    run = owned_run(db, student, run_id, lock=True)
+    if run.status == CONFIGURING:
+        raise Conflict("choose the initial configuration first")
+    if run.busy:
+        raise Conflict("an epoch is still training; wait for it to finish")
+    if expected_action != run.actions_used + 1:
+        raise Conflict("this form was already submitted; the page now shows the current state")
+    try:
+        rules.check(progress_of(run), action)
+        if action.kind == "continue":
+            apply_changes(HyperParams.from_dict(run.config), action.change_map)
+    except HyperQuestError as exc:
+        raise WebError(str(exc), 422) from None
+
+    record = ActionRecord(
+        run_id=run.id, index=run.actions_used + 1, kind=action.kind, choices=action.change_map, shown=_shown(db, run)
+    )
+    db.add(record)
+    run.actions_used += 1
+    if action.kind == "continue":
+        run.status = QUEUED
+        run.error = None
+    elif action.kind == "revert":
+        _revert(db, run)
+        record.status = "done"
+        record.finished_at = record.created_at
+    else:
+        _end(run, "finished by the player")
+        record.status = "done"
+        record.finished_at = record.created_at
+    db.flush()
+    return record
+
+
+def _revert(db: Session, run: Run) -> None:
+    """Back to the checkpoint before the last epoch, with that epoch's configuration."""
+    path = path_epochs(db, run)
+    path[-1].reverted = True
+    previous = path[-2] if len(path) > 1 else None
+    run.epoch = previous.number if previous else 0
+    run.config = dict(previous.config) if previous else dict(run.initial_config)
+    run.current_checkpoint_id = previous.checkpoint_id if previous else _initial_checkpoint_id(db, run)
+    run.consecutive_reverts += 1
+    _maybe_end_by_limits(run)
+    _prune_checkpoints(db, run)
+
+
+def _initial_checkpoint_id(db: Session, run: Run) -> int | None:
+    return db.scalar(select(CheckpointRecord.id).where(CheckpointRecord.run_id == run.id, CheckpointRecord.epoch_number == 0))
+
+
+def _end(run: Run, reason: str) -> None:
+    run.status = ENDED
+    run.end_reason = reason
+    run.ended_at = run.updated_at = utcnow()
+
+
+def _maybe_end_by_limits(run: Run) -> None:
+    reason = rules.end_reason(progress_of(run))
+    if reason:
+        _end(run, reason)
+
+
+def _prune_checkpoints(db: Session, run: Run) -> None:
+    """Keep only what Revert can still reach plus the run's best; delete the rest."""
+    keep = {run.best_checkpoint_id, run.current_checkpoint_id}
+    path = path_epochs(db, run)
+    keep.update(e.checkpoint_id for e in path[-REACHABLE_CHECKPOINTS:])
+    if len(path) < REACHABLE_CHECKPOINTS:
+        keep.add(_initial_checkpoint_id(db, run))
+    if run.status == ENDED:
+        keep = {run.best_checkpoint_id}
+    db.execute(
+        delete(CheckpointRecord).where(CheckpointRecord.run_id == run.id, CheckpointRecord.id.not_in([k for k in keep if k]))
+    )
+
+
+# ----------------------------------------------------------------------------- the epoch job
+
+
+@dataclasses.dataclass
+class _Throttle:
+    """Writes progress at most every ``interval`` seconds: the database is not a metronome."""
+
+    interval: float
+    last: float = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def execute_action(session_factory: sessionmaker, action_id: int, progress: ProgressSink | None = None, device: str = "cpu") -> None:
+    """Train the epoch of a queued Continue (or initial) action. Idempotent: a done action is left alone."""
+    with session_factory() as db:
+        action = db.get(ActionRecord, action_id)
+        if action is None or action.status == "done":
+            return
+        if db.scalar(select(EpochRecord.id).where(EpochRecord.action_id == action_id)) is not None:
+            action.status = "done"
+            db.commit()
+            return
+        run = db.get(Run, action.run_id)
+        dataset = db.get(DatasetRecord, run.dataset_id)
+        checkpoint_id = run.current_checkpoint_id or _initial_checkpoint_id(db, run)
+        blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == checkpoint_id))
+        action.status = "running"
+        action.attempts += 1
+        action.started_at = utcnow()
+        run.status = TRAINING
+        run.progress_done, run.progress_total = 0, 0
+        db.commit()
+        run_id = run.id
+
+    throttle = _Throttle(0.3)
+
+    def on_batch(done: int, total: int) -> None:
+        if throttle.due() or done == total:
+            with session_factory() as progress_db:
+                progress_db.query(Run).filter(Run.id == run_id).update({"progress_done": done, "progress_total": total})
+                progress_db.commit()
+            if progress:
+                progress(run_id, done, total)
+
+    try:
+        data = place(datasets.generated(dataset.family, dataset.seed, dataset.size), device)
+        state = checkpoint.from_bytes(blob, device)
+        changes = {} if action.kind == "initial" else dict(action.choices)
+        state, metrics, change = continue_training(state, changes, data, on_batch)
+        new_blob = checkpoint.to_bytes(state)
+    except Exception as exc:  # the player must see a message, never a stuck page
+        log.exception("epoch of action %s failed", action_id)
+        _fail_action(session_factory, action_id, f"training failed: {exc}")
+        return
+
+    with session_factory() as db:
+        action = db.get(ActionRecord, action_id)
+        run = db.get(Run, action.run_id)
+        saved = CheckpointRecord(run_id=run.id, epoch_number=state.epoch, data=new_blob, size_bytes=len(new_blob))
+        db.add(saved)
+        db.flush()
+        epoch = EpochRecord(
+            run_id=run.id,
+            action_id=action.id,
+            number=state.epoch,
+            config=state.hparams.as_dict(),
+            train_loss=_finite(metrics.train_loss),
+            train_acc=metrics.train_acc,
+            val_loss=_finite(metrics.val_loss),
+            val_acc=metrics.val_acc,
+            diverged=metrics.diverged,
+            seconds=metrics.seconds,
+            change=change.as_dict() if change else None,
+            checkpoint_id=saved.id,
+        )
+        db.add(epoch)
+        run.epoch = state.epoch
+        run.config = state.hparams.as_dict()
+        run.current_checkpoint_id = saved.id
+        run.consecutive_reverts = 0
+        if not metrics.diverged and (run.best_val_acc is None or metrics.val_acc > run.best_val_acc):
+            run.best_val_acc = metrics.val_acc
+            run.best_checkpoint_id = saved.id
+        run.status = READY
+        run.progress_done = run.progress_total
+        _maybe_end_by_limits(run)
+        action.status = "done"
+        action.finished_at = utcnow()
+        db.flush()
+        _prune_checkpoints(db, run)
+        db.commit()
+    if progress:
+        progress(run_id, -1, -1)
+
+
+def _fail_action(session_factory: sessionmaker, action_id: int, message: str) -> None:
+    """Record a failed epoch: the network is unchanged and the player may act again."""
+    with session_factory() as db:
+        action = db.get(ActionRecord, action_id)
+        run = db.get(Run, action.run_id)
+        action.status = "failed"
+        action.finished_at = utcnow()
+        run.status = READY if run.epoch > 0 else FAILED
+        run.error = message[:2000]
+        db.commit()
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def pending_actions(db: Session) -> list[int]:
+    """Actions queued or interrupted mid-epoch (e.g. the process died): to be run again."""
+    return list(db.scalars(select(ActionRecord.id).where(ActionRecord.status.in_(("queued", "running"))).order_by(ActionRecord.id)))

@@ -1,0 +1,141 @@
+"""What the training and result pages show, computed from the database rows."""
+
+from __future__ import annotations
+
+from app.datasets.models import DatasetRecord
+from app.runs.models import EpochRecord, Run
+from engine import rules
+from engine.config import HyperParams
+from engine.ladders import KNOB_LABELS, all_steps
+
+#: Knob order on the page, as in the original game.
+KNOB_ORDER = ("weight_decay", "depth", "dropout", "lr", "width")
+PAGE_LABELS = {
+    "weight_decay": "Weight decay",
+    "depth": "CNN Network depth",
+    "dropout": "Dropout",
+    "lr": "Learning rate",
+    "width": "CNN Network width",
+}
+MLP_LABELS = {"depth": "MLP Network depth", "width": "MLP Network width"}
+
+
+def knob_text(knob: str, value: float | int) -> str:
+    """A knob value as the page shows it (learning rate as 1.00e-2)."""
+    return f"{value:.2e}" if knob == "lr" else f"{value:g}"
+
+
+def dataset_stats(dataset: DatasetRecord) -> dict:
+    """The "Dataset Statistics" box."""
+    return {
+        "classes": dataset.num_classes,
+        "input_size": list(dataset.input_shape),
+        "train": dataset.train_examples,
+        "val": dataset.val_examples,
+        "is_image": len(dataset.input_shape) == 3,
+    }
+
+
+def config_line(config: dict) -> str:
+    """One Configuration History line."""
+    return (
+        f"Width = {config['width']}, Depth = {config['depth']}, Learning rate = {config['lr']:g}, "
+        f"Dropout = {config['dropout']:g}, Weight decay = {config['weight_decay']:g}"
+    )
+
+
+def knob_rows(run: Run, dataset: DatasetRecord) -> list[dict]:
+    """Same/Up/Down for each knob with the next value, or why a step is impossible."""
+    hparams = HyperParams.from_dict(run.config)
+    steps = all_steps(hparams)
+    labels = dict(PAGE_LABELS)
+    if len(dataset.input_shape) != 3:
+        labels.update(MLP_LABELS)
+    rows = []
+    for knob in KNOB_ORDER:
+        options = []
+        for direction in ("same", "up", "down"):
+            step = steps[knob][direction]
+            options.append(
+                {
+                    "direction": direction,
+                    "possible": step.possible,
+                    "next": knob_text(knob, step.value) if step.possible else None,
+                    "reason": step.reason,
+                }
+            )
+        rows.append(
+            {
+                "knob": knob,
+                "label": labels[knob],
+                "name": KNOB_LABELS[knob],
+                "current": knob_text(knob, getattr(hparams, knob)),
+                "options": options,
+                "structural": knob in ("width", "depth"),
+            }
+        )
+    return rows
+
+
+def history_rows(path: list[EpochRecord]) -> list[dict]:
+    """Configuration History, newest first, with width/depth changes' before/after figures."""
+    rows = []
+    for epoch in reversed(path):
+        rows.append(
+            {
+                "number": epoch.number,
+                "config": config_line(epoch.config),
+                "train_acc": epoch.train_acc,
+                "val_acc": epoch.val_acc,
+                "val_loss": epoch.val_loss,
+                "diverged": epoch.diverged,
+                "change": epoch.change,
+            }
+        )
+    return rows
+
+
+def chart_series(epochs: list[EpochRecord]) -> dict:
+    """Per-epoch curves of the current path plus markers for reverted epochs and width/depth changes."""
+    path = [e for e in epochs if not e.reverted]
+    return {
+        "epochs": [e.number for e in path],
+        "train_loss": [e.train_loss for e in path],
+        "val_loss": [e.val_loss for e in path],
+        "train_acc": [e.train_acc for e in path],
+        "val_acc": [e.val_acc for e in path],
+        "changes": [
+            {"epoch": e.number, "label": ", ".join(f"{s['knob']} {s['direction']}" for s in e.change["steps"])}
+            for e in path
+            if e.change
+        ],
+        "reverted": [{"epoch": e.number, "val_acc": e.val_acc, "val_loss": e.val_loss} for e in epochs if e.reverted],
+    }
+
+
+def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord]) -> dict:
+    """Everything screen 5 shows."""
+    path = [e for e in epochs if not e.reverted]
+    progress = rules.Progress(run.actions_used, run.epoch, run.consecutive_reverts)
+    revert_reason = rules.revert_block_reason(progress)
+    return {
+        "action_number": run.actions_used,
+        "max_actions": rules.MAX_ACTIONS,
+        "epoch": run.epoch,
+        "max_epochs": rules.MAX_EPOCHS,
+        "max_reverts": rules.MAX_CONSECUTIVE_REVERTS,
+        "expected_action": run.actions_used + 1,
+        "busy": run.busy,
+        "progress_done": run.progress_done,
+        "progress_total": run.progress_total,
+        "knobs": knob_rows(run, dataset),
+        "history": history_rows(path),
+        "best_train_acc": max((e.train_acc for e in epochs if not e.diverged), default=None),
+        "best_val_acc": run.best_val_acc,
+        "baseline": dataset.baseline_default,
+        "baseline_status": dataset.baseline_status,
+        "revert_allowed": revert_reason is None,
+        "revert_reason": revert_reason,
+        "last_diverged": bool(path and path[-1].diverged),
+        "error": run.error,
+    }

@@ -1,0 +1,64 @@
+"""Shared web plumbing: templates, the database session per request, the logged-in student."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Student
+from app.errors import LoginRequired
+
+ROOT = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=str(ROOT / "templates"))
+
+
+def _fmt_lr(value: float | None) -> str:
+    """Learning rates as the seeds show them: 1.00e-2."""
+    return "-" if value is None else f"{value:.2e}"
+
+
+def _fmt_num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _fmt_knob(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+templates.env.filters["lr"] = _fmt_lr
+templates.env.filters["num"] = _fmt_num
+templates.env.filters["knob"] = _fmt_knob
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request; views commit once, explicitly."""
+    with request.app.state.session_factory() as db:
+        yield db
+
+
+def current_student(request: Request, db: Session) -> Student | None:
+    """The logged-in student, or None."""
+    student_pk = request.session.get("student_pk")
+    if student_pk is None:
+        return None
+    student = db.get(Student, student_pk)
+    if student is None:
+        request.session.clear()
+    return student
+
+
+def require_student(request: Request, db: Session) -> Student:
+    """The logged-in student, or LoginRequired (which redirects to the login page)."""
+    student = current_student(request, db)
+    if student is None:
+        raise LoginRequired("please log in first")
+    return student
+
+
+def render(request: Request, name: str, context: dict, status_code: int = 200):
+    """Render a page template; ``student`` is always available to base.html."""
+    return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,34 @@
+"""Alembic environment: the URL comes from the caller's config (see app/db/migrate.py)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from app.db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, literal_binds=True,
+                      render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        # Batch mode lets SQLite alter tables (it cannot ALTER most things in place).
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

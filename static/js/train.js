@@ -1,0 +1,115 @@
+// The training page: "Next value" previews, live progress over server-sent events, and the charts.
+(function () {
+  var root = document.getElementById("train");
+  if (!root) return;
+  var runId = root.dataset.run;
+
+  // Next value: follows the selected Same/Up/Down radio of each knob.
+  document.querySelectorAll("fieldset.knob").forEach(function (fieldset) {
+    var output = fieldset.querySelector("output");
+    var hintUp = fieldset.querySelector("[data-hint-up]");
+    var hintDown = fieldset.querySelector("[data-hint-down]");
+    function update() {
+      var checked = fieldset.querySelector("input[type=radio]:checked");
+      if (!checked) return;
+      output.textContent = checked.dataset.next;
+      if (hintUp) hintUp.hidden = checked.value !== "up";
+      if (hintDown) hintDown.hidden = checked.value !== "down";
+    }
+    fieldset.addEventListener("change", update);
+    update();
+  });
+
+  // Live progress: the server streams progress, then "ready" when the epoch is done.
+  if (root.dataset.busy === "true" && window.EventSource) {
+    var bar = document.getElementById("epoch-progress");
+    var text = document.getElementById("progress-text");
+    var source = new EventSource("/runs/" + runId + "/events");
+    source.addEventListener("progress", function (event) {
+      var s = JSON.parse(event.data);
+      if (s.total > 0) {
+        bar.max = s.total; bar.value = s.done;
+        text.textContent = s.done + " of " + s.total + " batches";
+      }
+    });
+    source.addEventListener("ready", function () { source.close(); window.location.reload(); });
+    source.onerror = function () {
+      // The stream dropped (server restart, network): fall back to checking again shortly.
+      source.close();
+      setTimeout(function () { window.location.reload(); }, 3000);
+    };
+  }
+
+  // Charts.
+  fetch("/runs/" + runId + "/history.json", { credentials: "same-origin" })
+    .then(function (response) { return response.json(); })
+    .then(draw)
+    .catch(function () { /* charts are a bonus: the page works without them */ });
+
+  function markers(changes) {
+    return {
+      hooks: {
+        draw: [function (u) {
+          var ctx = u.ctx;
+          ctx.save();
+          ctx.strokeStyle = "#b45309";
+          ctx.setLineDash([5, 4]);
+          ctx.lineWidth = 1.5 * devicePixelRatio;
+          changes.forEach(function (c) {
+            var x = u.valToPos(c.epoch - 0.5, "x", true);
+            ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+          });
+          ctx.restore();
+        }]
+      }
+    };
+  }
+
+  function reverted(points, key) {
+    return {
+      hooks: {
+        draw: [function (u) {
+          var ctx = u.ctx;
+          ctx.save();
+          ctx.strokeStyle = "#6b7280";
+          ctx.lineWidth = 1.5 * devicePixelRatio;
+          points.forEach(function (p) {
+            if (p[key] === null || p[key] === undefined) return;
+            var x = u.valToPos(p.epoch, "x", true), y = u.valToPos(p[key], "y", true);
+            ctx.beginPath(); ctx.arc(x, y, 4 * devicePixelRatio, 0, 2 * Math.PI); ctx.stroke();
+          });
+          ctx.restore();
+        }]
+      }
+    };
+  }
+
+  function chart(element, title, data, trainKey, valKey, changes, revertedPoints, yRange) {
+    if (!window.uPlot || !element) return;
+    var width = Math.max(260, element.clientWidth);
+    var opts = {
+      width: width,
+      height: 220,
+      plugins: [markers(changes), reverted(revertedPoints, valKey)],
+      scales: { x: { time: false, range: function (u, min, max) { return [Math.min(0.5, min), Math.max(max + 0.5, 1.5)]; } },
+                y: yRange ? { range: yRange } : {} },
+      axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } }, {}],
+      series: [
+        { label: "epoch" },
+        { label: "train", stroke: "#2563eb", width: 2, points: { show: true, size: 6 } },
+        { label: "val", stroke: "#dc2626", width: 2, points: { show: true, size: 6 } }
+      ]
+    };
+    var plot = new uPlot(opts, [data.epochs, data[trainKey], data[valKey]], element);
+    window.addEventListener("resize", function () { plot.setSize({ width: Math.max(260, element.clientWidth), height: 220 }); });
+  }
+
+  function draw(data) {
+    if (!data.epochs.length) {
+      document.querySelectorAll(".chart").forEach(function (el) { el.textContent = "Curves appear after the first epoch."; el.classList.add("muted"); });
+      return;
+    }
+    chart(document.getElementById("chart-loss"), "Loss", data, "train_loss", "val_loss", data.changes, data.reverted, null);
+    chart(document.getElementById("chart-acc"), "Accuracy", data, "train_acc", "val_acc", data.changes, data.reverted, [0, 1]);
+  }
+})();
