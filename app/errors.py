@@ -33,6 +33,10 @@ class Conflict(WebError):
     status_code = 409
 
 
+class JobCancelled(Exception):
+    """Raised inside a background job when its runner is shutting down; the job is resumed later."""
+
+
 class LoginRequired(WebError):
     """No student is logged in."""
 

@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.datasets import service
 from app.datasets.models import DatasetRecord
+from app.errors import JobCancelled
 
 log = logging.getLogger(__name__)
 
 
-def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu") -> None:
+def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None) -> None:
     """Measure and store the default schedule's score for a dataset (once)."""
     with session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
@@ -22,7 +23,9 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         record.baseline_status = "running"
         db.commit()
     try:
-        score = service.default_baseline(record, epochs, device)
+        score = service.default_baseline(record, epochs, device, progress)
+    except JobCancelled:
+        raise  # left "running": the next start computes it again
     except Exception as exc:
         log.exception("baseline of dataset %s failed", dataset_id)
         with session_factory() as db:

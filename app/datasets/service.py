@@ -58,7 +58,7 @@ def generated(family: str, seed: int, size: str) -> Dataset:
     return make_dataset(family, seed, size)
 
 
-def default_baseline(record: DatasetRecord, epochs: int = MAX_EPOCHS, device: str = "cpu") -> float:
+def default_baseline(record: DatasetRecord, epochs: int = MAX_EPOCHS, device: str = "cpu", progress=None) -> float:
     """The default schedule's score: default configuration, no changes, the whole epoch budget."""
     dataset = generated(record.family, record.seed, record.size)
-    return best_val_accuracy(dataset, default_hparams(), epochs, seed=0, device=device)
+    return best_val_accuracy(dataset, default_hparams(), epochs, seed=0, device=device, progress=progress)

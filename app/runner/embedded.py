@@ -15,6 +15,7 @@ import threading
 from sqlalchemy.orm import sessionmaker
 
 from app.datasets import jobs as dataset_jobs
+from app.errors import JobCancelled
 from app.runner.notify import Notifier
 from app.runs import service as runs
 from app.settings import Settings
@@ -35,6 +36,7 @@ class EmbeddedRunner:
         self._epochs: queue.Queue = queue.Queue()
         self._baselines: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         """Start the threads and re-queue unfinished work."""
@@ -50,8 +52,9 @@ class EmbeddedRunner:
             for dataset_id in dataset_jobs.pending_baselines(db):
                 self._baselines.put(dataset_id)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the threads to finish their current job and exit."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the threads; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
+        self._stopping.set()
         self._epochs.put(_STOP)
         self._baselines.put(_STOP)
         for thread in self._threads:
@@ -72,6 +75,8 @@ class EmbeddedRunner:
                 return
             try:
                 handler(job)
+            except JobCancelled:
+                return
             except Exception:  # a job's failure must not kill the thread serving everyone
                 log.exception("job %s failed", job)
 
@@ -79,7 +84,14 @@ class EmbeddedRunner:
         runs.execute_action(self.session_factory, action_id, self._progress, self.device)
 
     def _run_baseline(self, dataset_id: int) -> None:
-        dataset_jobs.compute_baseline(self.session_factory, dataset_id, self.settings.baseline_epochs, self.device)
+        dataset_jobs.compute_baseline(
+            self.session_factory, dataset_id, self.settings.baseline_epochs, self.device, self._check_stopping
+        )
+
+    def _check_stopping(self, *_args) -> None:
+        if self._stopping.is_set():
+            raise JobCancelled()
 
     def _progress(self, run_id: int, _done: int, _total: int) -> None:
+        self._check_stopping()
         self.notifier.publish(run_id)

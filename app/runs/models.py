@@ -82,7 +82,7 @@ class EpochRecord(Base):
     val_acc: Mapped[float] = mapped_column(Float)
     diverged: Mapped[bool] = mapped_column(Boolean, default=False)
     seconds: Mapped[float] = mapped_column(Float)
-    change: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    change: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     reverted: Mapped[bool] = mapped_column(Boolean, default=False)
     checkpoint_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -16,7 +16,7 @@ from app.accounts.models import Student
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
-from app.errors import Conflict, Forbidden, NotFound, WebError
+from app.errors import Conflict, Forbidden, JobCancelled, NotFound, WebError
 from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
 from app.settings import Settings
 from engine import checkpoint, rules
@@ -184,6 +184,7 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
         record.finished_at = record.created_at
     else:
         _end(run, "finished by the player")
+        _prune_checkpoints(db, run)
         record.status = "done"
         record.finished_at = record.created_at
     db.flush()
@@ -280,8 +281,8 @@ def execute_action(session_factory: sessionmaker, action_id: int, progress: Prog
             with session_factory() as progress_db:
                 progress_db.query(Run).filter(Run.id == run_id).update({"progress_done": done, "progress_total": total})
                 progress_db.commit()
-            if progress:
-                progress(run_id, done, total)
+        if progress:
+            progress(run_id, done, total)  # may raise JobCancelled when the runner stops
 
     try:
         data = place(datasets.generated(dataset.family, dataset.seed, dataset.size), device)
@@ -289,6 +290,8 @@ def execute_action(session_factory: sessionmaker, action_id: int, progress: Prog
         changes = {} if action.kind == "initial" else dict(action.choices)
         state, metrics, change = continue_training(state, changes, data, on_batch)
         new_blob = checkpoint.to_bytes(state)
+    except JobCancelled:
+        raise  # the action stays "running" and is trained again when a runner starts
     except Exception as exc:  # the player must see a message, never a stuck page
         log.exception("epoch of action %s failed", action_id)
         _fail_action(session_factory, action_id, f"training failed: {exc}")
