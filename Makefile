@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 # The CPU build of torch is installed first and pinned, so nothing later can pull a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run test bench calibrate clean
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install browser run test bench calibrate clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +18,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## Install, then play a scripted game in embedded mode (the browser game arrives with `hyperquest serve`).
+## Debian's Chromium for the browser tests (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+## Install, then start the game in embedded mode (SQLite file, in-process runner) on http://$(HOST):$(PORT).
 run: install
-	$(BIN)/hyperquest train --dataset shapes:1 --width 64 --depth 4 --lr 0.01 \
-		--actions "continue,continue:lr=up,continue:width=up,continue:depth=up,continue,revert,continue:lr=down,done"
+	$(BIN)/hyperquest serve --host $(HOST) --port $(PORT)
 
 ## Install, then run the whole test suite.
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install
