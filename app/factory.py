@@ -23,7 +23,8 @@ from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
 from app.runs.pages import router as runs_router
 from app.settings import Settings, load_settings
-from app.web import ROOT, render
+from app.paths import STATIC
+from app.web import render
 from engine.devices import resolve_device
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runner = runner
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, same_site="lax", https_only=False,
                        session_cookie="hyperquest_session")
-    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(accounts_router)
     app.include_router(runs_router)
     app.include_router(leaderboard_router)

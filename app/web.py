@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 from fastapi import Request
@@ -11,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Student
 from app.errors import LoginRequired
+from app.paths import TEMPLATES
 
-ROOT = Path(__file__).resolve().parent.parent
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
+templates = Jinja2Templates(directory=str(TEMPLATES))
 
 
 def _fmt_lr(value: float | None) -> str:

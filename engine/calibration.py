@@ -20,11 +20,9 @@ from engine.training import ProgressCallback, new_state, place, train_epoch
 GRID_CHANGES: tuple[dict, ...] = (
     {"lr": 0.1},
     {"lr": 0.001},
-    {"lr": 0.03},
     {"width": 32, "depth": 2},
     {"depth": 8},
     {"dropout": 0.5},
-    {"lr": 0.1, "weight_decay": 1e-3},
 )
 
 #: What "worth playing" means (issue targets): default between chance+0.1 and 0.8, grid gains 0.08.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from app.web import ROOT
+from app.paths import MIGRATIONS
 
 
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at ``migrations/`` and the given database."""
     config = Config()
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
