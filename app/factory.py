@@ -24,7 +24,7 @@ from app.runner.notify import Notifier
 from app.runs.pages import router as runs_router
 from app.settings import Settings, load_settings
 from app.paths import STATIC
-from app.web import render
+from app.web import current_student, render
 from engine.devices import resolve_device
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _error_page(request: Request, status_code: int, message: str):
+    """The error page, with the header still showing who is logged in when that can be known."""
     student = None
+    if status_code not in (500, 503):  # those may mean the database itself is the problem
+        try:
+            with request.app.state.session_factory() as db:
+                student = current_student(request, db)
+        except Exception:  # the page must render even if the lookup fails
+            student = None
     return render(request, "error.html", {"student": student, "status_code": status_code, "message": message}, status_code)
 
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from engine import checkpoint, growth
 from engine.config import HyperParams
 from engine.datasets import FAMILIES, make_dataset
-from engine.models import build_network, count_flops
+from engine.models import architecture_for, build_network, count_flops
 from engine.training import BATCH_SIZE, MOMENTUM, evaluate, new_state, place, train_epoch
 
 EPOCH_CONFIGS = ((32, 2), (64, 4), (128, 8))
@@ -71,9 +71,8 @@ def generation_seconds(size: str) -> dict[str, tuple[int, float]]:
 def plain_epoch(dataset, hparams: HyperParams, seed: int) -> tuple[float, float]:
     """The reference: one epoch the simple way. Returns (seconds, val accuracy)."""
     torch.manual_seed(seed)
-    network = build_network(
-        _arch(dataset, hparams), hparams.dropout, seed=seed
-    )
+    arch = architecture_for(dataset.input_shape, dataset.num_classes, hparams.width, hparams.depth)
+    network = build_network(arch, hparams.dropout, seed=seed)
     optimizer = torch.optim.SGD(network.parameters(), lr=hparams.lr, momentum=MOMENTUM, weight_decay=hparams.weight_decay)
     loader = DataLoader(TensorDataset(dataset.train_x, dataset.train_y), batch_size=BATCH_SIZE, shuffle=True)
     started = time.perf_counter()
@@ -89,12 +88,6 @@ def plain_epoch(dataset, hparams: HyperParams, seed: int) -> tuple[float, float]
         for x, y in DataLoader(TensorDataset(dataset.val_x, dataset.val_y), batch_size=BATCH_SIZE):
             correct += int((network(x).argmax(1) == y).sum())
     return time.perf_counter() - started, correct / len(dataset.val_y)
-
-
-def _arch(dataset, hparams: HyperParams):
-    from engine.models import architecture_for
-
-    return architecture_for(dataset.input_shape, dataset.num_classes, hparams.width, hparams.depth)
 
 
 def epoch_bench(size: str, width: int, depth: int, family: str = "shapes", seed: int = 1) -> EpochBench:

@@ -22,7 +22,6 @@ GRID_CHANGES: tuple[dict, ...] = (
     {"lr": 0.001},
     {"width": 32, "depth": 2},
     {"depth": 8},
-    {"dropout": 0.5},
 )
 
 #: What "worth playing" means (issue targets): default between chance+0.1 and 0.8, grid gains 0.08.
