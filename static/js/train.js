@@ -87,11 +87,13 @@
   function chart(element, title, data, trainKey, valKey, changes, revertedPoints, yRange) {
     if (!window.uPlot || !element) return;
     var width = Math.max(260, element.clientWidth);
+    // The x axis also spans reverted epochs, which are drawn but are not on the current path.
+    var lastEpoch = Math.max.apply(null, data.epochs.concat(revertedPoints.map(function (p) { return p.epoch; })));
     var opts = {
       width: width,
       height: 220,
       plugins: [markers(changes), reverted(revertedPoints, valKey)],
-      scales: { x: { time: false, range: function (u, min, max) { return [Math.min(0.5, min), Math.max(max + 0.5, 1.5)]; } },
+      scales: { x: { time: false, range: function () { return [0.5, Math.max(lastEpoch + 0.5, 1.5)]; } },
                 y: yRange ? { range: yRange } : {} },
       axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } }, {}],
       series: [
