@@ -16,7 +16,7 @@ CLASSES = (3, 10)
 DIMENSIONS = (20, 200)
 #: Turns each arm makes around the centre, times sqrt(classes): more turns need a more finely
 #: curved decision boundary (scaled so that 3 and 10 arms come out about equally hard).
-TWIST = (2.7, 3.5)
+TWIST = (1.9, 2.4)
 #: Std of a point's angle around its arm, as a fraction of the angle between neighbouring arms.
 ARM_NOISE = (0.05, 0.15)
 #: Latent nuisance dimensions (Gaussian, unrelated to the class) mixed in by the map.
