@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from engine import checkpoint, growth
 from engine.config import HyperParams
 from engine.datasets import FAMILIES, make_dataset
+from engine.devices import cpu_has_native_bf16
 from engine.models import architecture_for, build_network, count_flops
 from engine.training import BATCH_SIZE, MOMENTUM, evaluate, new_state, place, train_epoch
 
@@ -46,9 +47,14 @@ class EpochBench:
         return self.plain_seconds / self.ours_seconds
 
 
-def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
-    """Achieved float32 GFLOP/s of a square matmul: the machine's practical peak."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def training_dtype() -> torch.dtype:
+    """The precision our CPU training passes compute in (bfloat16 where the CPU has it natively)."""
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """Achieved GFLOP/s of a square matmul in ``dtype``: the machine's practical peak."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b  # warm-up
     started = time.perf_counter()
     for _ in range(repeats):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+
 import torch
 
 from engine.errors import ConfigError
@@ -18,3 +21,25 @@ def resolve_device(name: str = "auto") -> str:
             raise ConfigError("device cuda was requested but no GPU is visible")
         return name
     raise ConfigError(f"unknown device {name!r}; choose auto, cpu or cuda")
+
+
+#: CPU flags meaning bfloat16 matrix arithmetic runs in hardware (not emulated, which is slower).
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+#: Set to 0 to keep CPU training in float32 even where bfloat16 is native.
+CPU_BF16_VARIABLE = "HYPERQUEST_CPU_BF16"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bfloat16 in hardware (Linux /proc/cpuinfo flags)."""
+    if os.environ.get(CPU_BF16_VARIABLE, "1").strip() in ("0", "false", "no"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+    except OSError:
+        pass
+    return False

@@ -2,8 +2,9 @@
 
 The loop is written for speed on small CNNs: the whole dataset lives in one tensor
 on the training device (no DataLoader collation), images use the channels-last
-memory layout that oneDNN and cuDNN convolutions prefer, and evaluation runs under
-``torch.inference_mode`` in large batches.
+memory layout that oneDNN and cuDNN convolutions prefer, the training passes run in
+bfloat16 autocast wherever the hardware computes it natively (CUDA, CPUs with AVX512-BF16
+or AMX), and evaluation runs under ``torch.inference_mode`` in large batches.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 
 from engine.config import HyperParams
 from engine.datasets import Dataset
+from engine.devices import cpu_has_native_bf16
 from engine.models import Architecture, Network, architecture_for, build_network
 
 MOMENTUM = 0.9
@@ -139,11 +141,16 @@ def _optimizer(state: TrainingState) -> tuple[torch.optim.SGD, dict[str, torch.n
     return optimizer, params
 
 
-def _autocast(device: torch.device):
-    """Mixed precision on CUDA (bfloat16 keeps the loss scale simple); full float32 on CPU."""
+def _autocast(device: torch.device, training: bool):
+    """Mixed precision where the hardware computes bfloat16 natively, else float32.
+
+    bfloat16 keeps float32's exponent range, so no loss scaling is needed. On CUDA both passes use
+    it. On a CPU it doubles the speed of training only where the CPU has bf16 instructions, and
+    evaluation stays float32 there so reported accuracies (and Net2Net checks) are exact.
+    """
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=training and cpu_has_native_bf16())
 
 
 def train_epoch(
@@ -173,7 +180,7 @@ def train_epoch(
         _seed_dropout(data.device, dropout_seed)
         for index, batch in enumerate(batches):
             x, y = data.train_x[batch], data.train_y[batch]
-            with _autocast(data.device):
+            with _autocast(data.device, training=True):
                 logits = network(x)
                 loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
@@ -234,7 +241,7 @@ def evaluate(network: Network, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     correct = torch.zeros((), device=x.device, dtype=torch.int64)
     for start in range(0, len(y), EVAL_BATCH_SIZE):
         xb, yb = x[start : start + EVAL_BATCH_SIZE], y[start : start + EVAL_BATCH_SIZE]
-        with _autocast(x.device):
+        with _autocast(x.device, training=False):
             logits = network(xb).float()
         loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
         correct += (logits.argmax(1) == yb).sum()

@@ -71,3 +71,15 @@ def test_progress_callback_reports_batches(image_blobs):
     train_epoch(state, data, progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1][0] == seen[-1][1]
     assert all(torch.tensor([d for d, _ in seen]).diff() > 0)
+
+
+def test_cpu_bfloat16_can_be_switched_off(monkeypatch):
+    """HYPERQUEST_CPU_BF16=0 keeps CPU training in float32 whatever the CPU offers."""
+    from engine.devices import CPU_BF16_VARIABLE, cpu_has_native_bf16
+
+    monkeypatch.setenv(CPU_BF16_VARIABLE, "0")
+    cpu_has_native_bf16.cache_clear()
+    try:
+        assert cpu_has_native_bf16() is False
+    finally:
+        cpu_has_native_bf16.cache_clear()

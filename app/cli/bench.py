@@ -48,12 +48,17 @@ def run(args: argparse.Namespace) -> int:
     configs = _parse_configs(args.configs)
     out = print_json if args.json else None
 
-    peak = benchmark.matmul_peak_gflops()
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_peak_gflops": round(peak, 1)}
+    # "Of peak" compares against the matmul peak in the precision our training passes use.
+    dtype = benchmark.training_dtype()
+    precision = str(dtype).removeprefix("torch.")
+    peak = benchmark.matmul_peak_gflops(dtype=dtype)
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "training_precision": precision,
+            "matmul_peak_gflops": round(peak, 1)}
     if out:
         out({"type": "machine", **meta})
     else:
-        print(f"torch {meta['torch']}, {meta['threads']} threads, float32 matmul peak {peak:.1f} GFLOP/s\n")
+        print(f"torch {meta['torch']}, {meta['threads']} threads, training in {precision}, "
+              f"{precision} matmul peak {peak:.1f} GFLOP/s\n")
 
     for size in sizes:
         gen = benchmark.generation_seconds(size)
