@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     notifier = Notifier()
-    runner = EmbeddedRunner(session_factory, settings, notifier, resolve_device(settings.device))
+    runner = _make_runner(settings, session_factory, notifier)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,6 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(leaderboard_router)
     _install_error_pages(app)
     return app
+
+
+def _make_runner(settings: Settings, session_factory, notifier: Notifier):
+    """In-process threads in embedded mode; Celery workers when a Redis URL is configured."""
+    if settings.embedded:
+        return EmbeddedRunner(session_factory, settings, notifier, resolve_device(settings.device))
+    from app.runner.celery_runner import CeleryRunner  # Celery is imported only where it is used
+
+    return CeleryRunner(session_factory, settings, notifier)
 
 
 def _error_page(request: Request, status_code: int, message: str):

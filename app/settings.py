@@ -32,6 +32,28 @@ class Settings(BaseSettings):
 
     pool_size: int = Field(default=8, ge=1, le=10_000, description="Datasets in the shared pool new runs draw from.")
     baseline_epochs: int = Field(default=30, ge=1, le=30, description="Epoch budget of the default-schedule baseline.")
+    redis_prefix: str = Field(
+        default="hyperquest",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of every Redis key, queue and channel, so several deployments (or tests) can share one Redis.",
+    )
+    stale_after_seconds: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="A training epoch whose worker has not reported for this long is presumed dead and sent again.",
+    )
+    resend_after_seconds: float = Field(
+        default=300.0, gt=0, le=86_400,
+        description="A queued epoch no worker has started after this long is sent again (e.g. Redis lost its queue).",
+    )
+    reconcile_every_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="How often the web app looks for stuck or unsent epochs (scaled-out mode)."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=20,
+        description="Starts of one epoch before its run fails: an epoch that keeps killing its worker must not loop.",
+    )
+    task_soft_time_limit: int = Field(default=900, ge=1, description="Seconds before an epoch task is asked to stop.")
+    task_time_limit: int = Field(default=1200, ge=1, description="Seconds before an epoch task's process is killed.")
     secret_key: str = Field(
         default="change-me-in-production",
         min_length=8,

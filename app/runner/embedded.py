@@ -37,6 +37,8 @@ class EmbeddedRunner:
         self._baselines: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        #: Always True: there is no broker to lose (the scaled-out runner's flag can be False).
+        self.healthy = True
 
     def start(self) -> None:
         """Start the threads and re-queue unfinished work."""
@@ -47,6 +49,8 @@ class EmbeddedRunner:
         for thread in self._threads:
             thread.start()
         with self.session_factory() as db:
+            runs.requeue_interrupted(db)  # this process is the only runner: nothing is still training
+            db.commit()
             for action_id in runs.pending_actions(db):
                 self._epochs.put(action_id)
             for dataset_id in dataset_jobs.pending_baselines(db):
@@ -81,7 +85,10 @@ class EmbeddedRunner:
                 log.exception("job %s failed", job)
 
     def _run_epoch(self, action_id: int) -> None:
-        runs.execute_action(self.session_factory, action_id, self._progress, self.device)
+        runs.execute_action(
+            self.session_factory, action_id, self._progress, self.device,
+            stale_after=self.settings.stale_after_seconds, max_attempts=self.settings.max_attempts,
+        )
 
     def _run_baseline(self, dataset_id: int) -> None:
         dataset_jobs.compute_baseline(

@@ -58,8 +58,13 @@ class ActionRecord(Base):
     kind: Mapped[str] = mapped_column(String(16))  # initial, continue, revert, done
     choices: Mapped[dict] = mapped_column(JSON)
     shown: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued, running, done, failed
+    #: How many times a runner started training this action's epoch (a dead worker's start counts).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the epoch was last handed to the task queue (scaled-out mode); None = not sent yet.
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Last sign of life from the runner training it; a stale one means the runner died.
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

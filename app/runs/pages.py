@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -101,7 +103,8 @@ def _training(request, student, run: Run, db, error, status_code):
     view = training_view(run, dataset, epochs)
     if error:
         view["form_error"] = error
-    context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO}
+    context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO,
+               "queue_down": not request.app.state.runner.healthy}
     return render(request, "train.html", context, status_code)
 
 
@@ -176,7 +179,12 @@ async def events(run_id: int, request: Request, db: Session = Depends(get_db)):
     async def stream():
         last = None
         while True:
-            snapshot = await run_in_threadpool(_status_snapshot, factory, run_id)
+            try:
+                snapshot = await run_in_threadpool(_status_snapshot, factory, run_id)
+            except SQLAlchemyError:
+                # The database is briefly unreachable: keep the stream open and look again.
+                await asyncio.sleep(STREAM_POLL_SECONDS)
+                continue
             if snapshot is None:
                 return
             if snapshot != last:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import math
 import random
 import time
 from typing import Callable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Student
@@ -252,34 +254,95 @@ class _Throttle:
         return False
 
 
-def execute_action(session_factory: sessionmaker, action_id: int, progress: ProgressSink | None = None, device: str = "cpu") -> None:
-    """Train the epoch of a queued Continue (or initial) action. Idempotent: a done action is left alone."""
-    with session_factory() as db:
+#: Defaults of the job's recovery rules (settings override them; see Settings.stale_after_seconds).
+STALE_AFTER_SECONDS = 60.0
+MAX_ATTEMPTS = 3
+
+
+def _claimable(stale_cutoff):
+    """SQL condition: queued, or 'running' by a runner that stopped reporting (it died)."""
+    return or_(
+        ActionRecord.status == "queued",
+        and_(ActionRecord.status == "running", or_(ActionRecord.heartbeat_at.is_(None), ActionRecord.heartbeat_at < stale_cutoff)),
+    )
+
+
+def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: int) -> bool:
+    """Atomically take an action's epoch for this runner; False if it is done, taken, or gave up.
+
+    One conditional UPDATE, so two workers handed the same action (a redelivery, a resend by
+    the reconciler) cannot both train it: the database decides who won.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=stale_after)
+    claimed = db.execute(
+        update(ActionRecord)
+        .where(ActionRecord.id == action_id, ActionRecord.attempts < max_attempts, _claimable(cutoff))
+        .values(status="running", attempts=ActionRecord.attempts + 1, started_at=now, heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed:
+        return True
+    # Out of attempts: every earlier start died with its runner (e.g. out of memory). Stop here.
+    gave_up = db.execute(
+        update(ActionRecord)
+        .where(ActionRecord.id == action_id, ActionRecord.attempts >= max_attempts, _claimable(cutoff))
+        .values(status="failed", finished_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if gave_up:
         action = db.get(ActionRecord, action_id)
-        if action is None or action.status == "done":
-            return
+        run = db.get(Run, action.run_id)
+        _end(run, "stopped: an epoch kept crashing its trainer")
+        run.status = FAILED
+        run.error = (
+            f"Training this epoch stopped its trainer {action.attempts} times (for example by running out of memory), "
+            "so this run has ended. Your best network so far is kept."
+        )
+        _prune_checkpoints(db, run)
+    return False
+
+
+def execute_action(
+    session_factory: sessionmaker,
+    action_id: int,
+    progress: ProgressSink | None = None,
+    device: str = "cpu",
+    stale_after: float = STALE_AFTER_SECONDS,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> None:
+    """Train the epoch of a queued Continue (or initial) action: the one job every runner calls.
+
+    Idempotent: a done, failed or currently trained action is left alone, and the epoch row is
+    unique per action, so a second delivery of the same job adds nothing.
+    """
+    with session_factory() as db:
         if db.scalar(select(EpochRecord.id).where(EpochRecord.action_id == action_id)) is not None:
-            action.status = "done"
+            db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(status="done"))
             db.commit()
             return
+        if not claim_action(db, action_id, stale_after, max_attempts):
+            db.commit()  # a give-up is recorded
+            return
+        action = db.get(ActionRecord, action_id)
         run = db.get(Run, action.run_id)
         dataset = db.get(DatasetRecord, run.dataset_id)
         checkpoint_id = run.current_checkpoint_id or _initial_checkpoint_id(db, run)
         blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == checkpoint_id))
-        action.status = "running"
-        action.attempts += 1
-        action.started_at = utcnow()
         run.status = TRAINING
         run.progress_done, run.progress_total = 0, 0
         db.commit()
-        run_id = run.id
+        run_id, kind, choices = run.id, action.kind, dict(action.choices)
+    if progress:
+        progress(run_id, 0, 0)
 
     throttle = _Throttle(0.3)
 
     def on_batch(done: int, total: int) -> None:
         if throttle.due() or done == total:
             with session_factory() as progress_db:
-                progress_db.query(Run).filter(Run.id == run_id).update({"progress_done": done, "progress_total": total})
+                progress_db.execute(update(Run).where(Run.id == run_id).values(progress_done=done, progress_total=total))
+                progress_db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(heartbeat_at=utcnow()))
                 progress_db.commit()
         if progress:
             progress(run_id, done, total)  # may raise JobCancelled when the runner stops
@@ -287,16 +350,28 @@ def execute_action(session_factory: sessionmaker, action_id: int, progress: Prog
     try:
         data = place(datasets.generated(dataset.family, dataset.seed, dataset.size), device)
         state = checkpoint.from_bytes(blob, device)
-        changes = {} if action.kind == "initial" else dict(action.choices)
-        state, metrics, change = continue_training(state, changes, data, on_batch)
+        state, metrics, change = continue_training(state, {} if kind == "initial" else choices, data, on_batch)
         new_blob = checkpoint.to_bytes(state)
     except JobCancelled:
         raise  # the action stays "running" and is trained again when a runner starts
     except Exception as exc:  # the player must see a message, never a stuck page
         log.exception("epoch of action %s failed", action_id)
         _fail_action(session_factory, action_id, f"training failed: {exc}")
+        if progress:
+            progress(run_id, -1, -1)
         return
 
+    try:
+        _record_epoch(session_factory, action_id, state, metrics, change, new_blob)
+    except IntegrityError:
+        # Another runner finished the same action first (we were presumed dead): its epoch stands.
+        log.warning("action %s was already trained by another runner; this result is dropped", action_id)
+    if progress:
+        progress(run_id, -1, -1)
+
+
+def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics, change, new_blob: bytes) -> None:
+    """Store a trained epoch, its checkpoint and the run's new state in one transaction."""
     with session_factory() as db:
         action = db.get(ActionRecord, action_id)
         run = db.get(Run, action.run_id)
@@ -318,6 +393,7 @@ def execute_action(session_factory: sessionmaker, action_id: int, progress: Prog
             checkpoint_id=saved.id,
         )
         db.add(epoch)
+        db.flush()  # the unique action_id is checked here, before the run is touched
         run.epoch = state.epoch
         run.config = state.hparams.as_dict()
         run.current_checkpoint_id = saved.id
@@ -333,8 +409,6 @@ def execute_action(session_factory: sessionmaker, action_id: int, progress: Prog
         db.flush()
         _prune_checkpoints(db, run)
         db.commit()
-    if progress:
-        progress(run_id, -1, -1)
 
 
 def _fail_action(session_factory: sessionmaker, action_id: int, message: str) -> None:
@@ -356,3 +430,24 @@ def _finite(value: float) -> float | None:
 def pending_actions(db: Session) -> list[int]:
     """Actions queued or interrupted mid-epoch (e.g. the process died): to be run again."""
     return list(db.scalars(select(ActionRecord.id).where(ActionRecord.status.in_(("queued", "running"))).order_by(ActionRecord.id)))
+
+
+def requeue_interrupted(db: Session) -> int:
+    """Mark every 'running' action queued again: for a single-process runner starting up, none can be alive."""
+    return db.execute(update(ActionRecord).where(ActionRecord.status == "running").values(status="queued")).rowcount
+
+
+def actions_to_send(db: Session, stale_after: float, resend_after: float) -> list[int]:
+    """Actions a scaled-out runner should (re)send: never sent, sent long ago and not started, or stale."""
+    now = utcnow()
+    unsent_or_lost = and_(
+        ActionRecord.status == "queued",
+        or_(ActionRecord.dispatched_at.is_(None), ActionRecord.dispatched_at < now - dt.timedelta(seconds=resend_after)),
+    )
+    dead = and_(ActionRecord.status == "running", ActionRecord.heartbeat_at < now - dt.timedelta(seconds=stale_after))
+    return list(db.scalars(select(ActionRecord.id).where(or_(unsent_or_lost, dead)).order_by(ActionRecord.id)))
+
+
+def mark_dispatched(db: Session, action_id: int) -> None:
+    """Remember that the action's epoch was just handed to the task queue."""
+    db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(dispatched_at=utcnow()))
