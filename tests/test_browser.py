@@ -1,20 +1,19 @@
-"""The whole game in a real browser (Debian's Chromium via Playwright) against `hyperquest serve`.
+"""The whole game in a real browser (Debian's Chromium via Playwright) against `hyperquest serve`,
+in embedded mode and scaled out (Celery worker, Redis, PostgreSQL).
 
 Screenshots of every screen go to artifacts/screenshots/ for a person to look at.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
+
+from tests.services import REDIS_URL, delete_prefix, hyperquest_env, start_server, start_worker
+from tests.webutil import postgres_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -22,37 +21,27 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def server(tmp_path):
-    """`hyperquest serve` in a subprocess on a free port, with its own SQLite file and tiny datasets."""
-    port = free_port()
-    env = dict(os.environ, HYPERQUEST_DATABASE_URL=f"sqlite:///{tmp_path}/browser.sqlite3", HYPERQUEST_DATASET_SIZE="tiny",
-               HYPERQUEST_BASELINE_EPOCHS="2", HYPERQUEST_POOL_SIZE="2", HYPERQUEST_DEVICE="cpu")
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+@pytest.fixture(params=["embedded", "celery"])
+def server(request, tmp_path):
+    """`hyperquest serve` on a free port with tiny datasets: embedded (its own SQLite file), or
+    scaled out (a fresh PostgreSQL database, a Redis key prefix and a `hyperquest worker`)."""
+    common = {"dataset_size": "tiny", "baseline_epochs": 2, "pool_size": 2, "device": "cpu"}
+    if request.param == "embedded":
+        process, base = start_server(hyperquest_env(database_url=f"sqlite:///{tmp_path}/browser.sqlite3", **common))
+        yield base
+        process.stop()
+        return
+    prefix = f"hqtest-{uuid.uuid4().hex[:10]}"
+    with postgres_database() as url:
+        env = hyperquest_env(database_url=url, redis_url=REDIS_URL, redis_prefix=prefix, **common)
+        process, base = start_server(env)
+        worker = start_worker(env)
         try:
-            urllib.request.urlopen(base + "/login", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"server did not start:\n{process.stdout.read()}")
-            time.sleep(0.2)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
+            yield base
+        finally:
+            worker.stop()
+            process.stop()
+            delete_prefix(REDIS_URL, prefix)
 
 
 @pytest.fixture
@@ -77,15 +66,16 @@ def submit_training(page: Page) -> None:
                            timeout=120_000)
 
 
-def test_play_a_whole_game(server, browser):
+def test_play_a_whole_game(server, browser, request):
+    mode = request.node.callspec.params["server"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(server + "/")
-    shot(page, "01-login")
+    shot(page, f"{mode}-01-login")
     page.fill("#student_id", "s42")
     page.fill("#name", "Grace Hopper")
     page.click("main button[type=submit]")
     assert page.locator("text=Please tell us a little bit about yourself.").is_visible()
-    shot(page, "02-survey")
+    shot(page, f"{mode}-02-survey")
     page.check("#education-2")
     page.check("#experience_years-1")
     page.check("#self_rating-1")
@@ -94,13 +84,13 @@ def test_play_a_whole_game(server, browser):
     page.click("main button[type=submit]")
     assert page.locator("text=You have trained 0 networks so far!").is_visible()
     assert page.locator(".who").inner_text() == "s42"
-    shot(page, "03-instructions")
+    shot(page, f"{mode}-03-instructions")
 
     page.click("text=Start a dataset")
     assert page.locator("h1#config-title").inner_text() == "Initial Network Configuration"
     page.click("fieldset >> nth=0 >> summary")  # an info icon opens its definition
     assert page.locator(".info[open] .info-text").is_visible()
-    shot(page, "04-configure")
+    shot(page, f"{mode}-04-configure")
     page.check("input[name=width][value='32']")
     page.check("input[name=lr][value='0.1']")
     page.check("input[name=depth][value='2']")
@@ -112,7 +102,7 @@ def test_play_a_whole_game(server, browser):
     for _ in range(2):
         submit_training(page)
     assert page.locator("text=(After training 3 of max 30 epochs)").is_visible()
-    shot(page, "05-training")
+    shot(page, f"{mode}-05-training")
 
     page.check("#width-up")
     assert page.locator("output[name=width-next]").inner_text() == "64"
@@ -122,23 +112,23 @@ def test_play_a_whole_game(server, browser):
     submit_training(page)
     assert page.locator("text=Depth 2 → 4").is_visible()
     assert page.locator("canvas").count() >= 2  # both charts drew
-    shot(page, "06-training-grown")
+    shot(page, f"{mode}-06-training-grown")
 
     page.check("input[name=kind][value=revert]")
     submit_training(page)
     assert page.locator("text=(After training 4 of max 30 epochs)").is_visible()
-    shot(page, "07-after-revert")
+    shot(page, f"{mode}-07-after-revert")
 
     page.check("input[name=kind][value=done]")
     page.click("form.action-form button[type=submit]")
     page.wait_for_url("**/result")
     assert "Your score" in page.locator(".score").inner_text()
-    shot(page, "08-result")
+    shot(page, f"{mode}-08-result")
 
     page.click("text=Leaderboard >> nth=-1")
     page.wait_for_url("**/leaderboard")
     assert page.locator("text=Grace Hopper").first.is_visible()
-    shot(page, "09-leaderboard")
+    shot(page, f"{mode}-09-leaderboard")
 
     phone = browser.new_context(viewport={"width": 390, "height": 844})
     phone.add_cookies(page.context.cookies())
@@ -147,7 +137,7 @@ def test_play_a_whole_game(server, browser):
     mobile.click("text=Start a dataset")
     mobile.click("main form button[type=submit]")
     mobile.wait_for_function("document.getElementById('train').dataset.busy === 'false'", timeout=120_000)
-    shot(mobile, "10-training-phone")
+    shot(mobile, f"{mode}-10-training-phone")
     phone.close()
 
 
