@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.services import REDIS_URL, delete_prefix, hyperquest_env, start_server, start_worker
+from app.ops.processes import hyperquest_env, start_server, start_worker
+from tests.services import REDIS_URL, delete_prefix
 from tests.webutil import postgres_database
 
 CHROMIUM = "/usr/bin/chromium"

@@ -75,9 +75,14 @@ def test_datasets_lists_families_and_describes_one():
           "--actions", "continue:width=up"], "maximum"),
         (["calibrate", "--families", "nosuch"], "unknown families"),
         (["bench", "--sizes", "huge"], "unknown sizes"),
+        (["bench", "--parts", "gpu"], "unknown parts"),
+        (["bench", "--parts", "latency", "--latency-modes", "k8s"], "unknown latency modes"),
+        (["bench", "--parts", "latency", "--rounds", "0"], "--rounds"),
+        (["worker"], "HYPERQUEST_REDIS_URL"),
     ],
 )
-def test_bad_input_is_one_line_and_nonzero(args, message):
+def test_bad_input_is_one_line_and_nonzero(args, message, monkeypatch):
+    monkeypatch.delenv("HYPERQUEST_REDIS_URL", raising=False)
     result = hyperquest(*args, check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -94,3 +99,9 @@ def test_bad_setting_from_environment_is_reported(monkeypatch):
     monkeypatch.setenv("HYPERQUEST_DATASET_SIZE", "huge")
     result = hyperquest("datasets", "shapes:1", check=False)
     assert result.returncode == 1 and "bad setting" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_worker_rejects_unknown_queues(monkeypatch):
+    monkeypatch.setenv("HYPERQUEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    result = hyperquest("worker", "--queues", "epochs,gpu", check=False)
+    assert result.returncode == 1 and "unknown queues ['gpu']" in result.stderr and "Traceback" not in result.stderr

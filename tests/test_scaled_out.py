@@ -19,9 +19,8 @@ from app.db import migrate
 from app.runs import service
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.settings import Settings
-from tests.services import (
-    REDIS_URL, PrivateRedis, TcpProxy, delete_prefix, hyperquest_env, redis_available, start_server, start_worker,
-)
+from app.ops.processes import hyperquest_env, start_server, start_worker
+from tests.services import REDIS_URL, PrivateRedis, TcpProxy, delete_prefix, redis_available
 from tests.webutil import postgres_available, postgres_database
 from worker.config import TRAIN_EPOCH, make_celery
 

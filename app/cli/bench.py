@@ -1,4 +1,5 @@
-"""``hyperquest bench``: the engine's speed figures (data, epochs vs a plain loop, Net2Net, checkpoints)."""
+"""``hyperquest bench``: speed figures of the engine (data, epochs vs a plain loop, Net2Net, checkpoints)
+and of the game's plumbing (latency around an epoch, embedded and through Celery)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import torch
 
 from app.cli.common import print_json, table
+from app.ops import latency
 from engine import benchmark
 from engine.datasets import SIZES
 from engine.errors import ConfigError
@@ -24,8 +26,27 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--configs", default="32x2,64x4,128x8", help="comma-separated WIDTHxDEPTH networks (default 32x2,64x4,128x8)"
     )
+    parser.add_argument("--parts", default="engine,latency",
+                        help="what to measure, comma-separated: engine, latency (default both)")
+    parser.add_argument("--latency-modes", default="embedded,celery",
+                        help="modes for the latency figures: embedded, celery (default both)")
+    parser.add_argument("--rounds", type=int, default=40, help="Continues per latency mode (default 40)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the celery latency mode")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="PostgreSQL server where the celery latency mode may create a scratch database")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of tables")
     parser.set_defaults(run=run)
+
+
+PARTS = ("engine", "latency")
+
+
+def _parse_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise ConfigError(f"unknown {what} {bad}; choose from {', '.join(allowed)}")
+    return items
 
 
 def _parse_configs(text: str) -> list[tuple[int, int]]:
@@ -40,7 +61,34 @@ def _parse_configs(text: str) -> list[tuple[int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every measurement and print it."""
+    """Run the chosen measurements and print them."""
+    parts = _parse_list(args.parts, PARTS, "parts")
+    modes = _parse_list(args.latency_modes, latency.MODES, "latency modes")
+    if not 1 <= args.rounds <= 1000:
+        raise ConfigError(f"--rounds must be between 1 and 1000, got {args.rounds}")
+    if "engine" in parts:
+        _engine(args)
+    if "latency" in parts:
+        _latency(args, modes)
+    return 0
+
+
+def _latency(args: argparse.Namespace, modes: list[str]) -> None:
+    results = [latency.measure(mode, args.rounds, args.redis_url, args.postgres_url) for mode in modes]
+    if args.json:
+        for result in results:
+            print_json({"type": "latency", **{k: round(v, 1) if isinstance(v, float) else v
+                                              for k, v in dataclasses.asdict(result).items()}})
+        return
+    print("Overhead around an epoch (ms): Continue posted -> runner starts it; epoch ends -> browser told")
+    table([[r.mode, str(r.samples), f"{r.to_start_p50:.1f}", f"{r.to_start_p95:.1f}", f"{r.to_browser_p50:.1f}",
+            f"{r.to_browser_p95:.1f}"] for r in results],
+          ["mode", "epochs", "to start p50", "to start p95", "to browser p50", "to browser p95"])
+    print()
+
+
+def _engine(args: argparse.Namespace) -> None:
+    """Generation, epochs against the plain loop, Net2Net and checkpoint figures."""
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     bad = [s for s in sizes if s not in SIZES]
     if bad or not sizes:
@@ -98,4 +146,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"Checkpoint of the largest network ({ckpt['width']}x{ckpt['depth']} CNN, with momentum): "
               f"{ckpt['megabytes']:.1f} MiB, save {ckpt['save_seconds'] * 1000:.0f} ms, "
               f"load {ckpt['load_seconds'] * 1000:.0f} ms")
-    return 0
+        print()

@@ -1,0 +1,1 @@
+"""Operating HyperQuest processes: starting servers and workers, measuring them."""
