@@ -18,6 +18,7 @@ from app.accounts.pages import router as accounts_router
 from app.db import migrate
 from app.db.session import make_engine, make_session_factory
 from app.errors import LoginRequired, WebError
+from app.health import router as health_router
 from app.leaderboard.pages import router as leaderboard_router
 from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(runs_router)
     app.include_router(leaderboard_router)
+    app.include_router(health_router)
     _install_error_pages(app)
     return app
 

@@ -257,7 +257,9 @@ def test_postgresql_unreachable_gives_503_then_recovers():
             player = Browserless(deployment)
             run_id = player.start()
             deployment.wait_ready(run_id)
+            assert player.http.get("/healthz").json() == {"status": "ok", "mode": "celery", "queue": "ok"}
             proxy.cut()
+            assert player.http.get("/healthz").status_code == 503
             for path in ("/instructions", f"/runs/{run_id}", "/leaderboard"):
                 response = player.http.get(path)
                 assert response.status_code == 503, (path, response.status_code)
