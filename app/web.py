@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from fastapi import Request
+from starlette.datastructures import FormData
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,16 @@ def _fmt_knob(value: float | int | None) -> str:
 templates.env.filters["lr"] = _fmt_lr
 templates.env.filters["num"] = _fmt_num
 templates.env.filters["knob"] = _fmt_knob
+
+
+async def form_data(request: Request) -> FormData:
+    """The posted form, read on the event loop so the handler itself can be a plain (threadpool) function.
+
+    Handlers that touch the database must not run on the event loop: a blocking query or a wait
+    for a pooled connection there would stall every other request, including the ones that would
+    give the connection back.
+    """
+    return await request.form()
 
 
 def get_db(request: Request) -> Iterator[Session]:

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from app.accounts.models import Student, SurveyResponse
 from app.accounts.survey import QUESTIONS, parse_answers
 from app.errors import WebError
 from app.runs.service import runs_finished
-from app.web import current_student, get_db, render, require_student
+from app.web import current_student, form_data, get_db, render, require_student
 
 router = APIRouter()
 
@@ -45,9 +46,8 @@ def login_page(request: Request, db: Session = Depends(get_db)):
 
 
 @router.post("/login")
-async def login(request: Request, db: Session = Depends(get_db)):
+def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Log in with a student ID and name; the first login creates the student."""
-    form = await request.form()
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
     error = None
@@ -86,12 +86,11 @@ def survey_page(request: Request, db: Session = Depends(get_db)):
 
 
 @router.post("/survey")
-async def submit_survey(request: Request, db: Session = Depends(get_db)):
+def submit_survey(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Store the answers (a second submission changes nothing)."""
     student = require_student(request, db)
     if _has_survey(db, student):
         return see_other("/instructions")
-    form = await request.form()
     single = {q["name"]: form.get(q["name"]) for q in QUESTIONS if not q["multiple"]}
     network_types = [str(v) for v in form.getlist("network_types")]
     try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +21,7 @@ from app.runs import service
 from app.runs.info import INFO
 from app.runs.models import ENDED, FAILED, Run
 from app.runs.view import chart_series, dataset_stats, training_view
-from app.web import get_db, render, require_student
+from app.web import form_data, get_db, render, require_student
 from engine.actions import KINDS, Action
 from engine.config import INITIAL_CHOICES, KNOBS
 from engine.errors import ActionSyntaxError
@@ -67,10 +68,10 @@ def _configure(request, student, run, db, error, form, status_code):
 
 
 @router.post("/runs/{run_id}/configure")
-async def configure(run_id: int, request: Request, db: Session = Depends(get_db)):
+def configure(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Submit the initial configuration: trains epoch 1 in the background."""
     student = require_student(request, db)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
     if run.status != service.CONFIGURING:
         # A double-clicked Submit: the first one already started training.
@@ -129,10 +130,10 @@ def parse_action_form(form: dict[str, str]) -> tuple[int, Action]:
 
 
 @router.post("/runs/{run_id}/actions")
-async def act(run_id: int, request: Request, db: Session = Depends(get_db)):
+def act(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Continue, Revert or Done, checked against the rules on the server."""
     student = require_student(request, db)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
     try:
         expected, action = parse_action_form(form)
@@ -167,12 +168,17 @@ def _status_snapshot(session_factory, run_id: int) -> dict | None:
         }
 
 
+def _authorize_stream(request: Request, run_id: int) -> None:
+    """The stream's owner check, with a session that is closed before the stream starts."""
+    with request.app.state.session_factory() as db:
+        service.owned_run(db, require_student(request, db), run_id)
+
+
 @router.get("/runs/{run_id}/events")
-async def events(run_id: int, request: Request, db: Session = Depends(get_db)):
+async def events(run_id: int, request: Request):
     """Server-sent events: training progress, then "ready" when the epoch has finished."""
-    student = require_student(request, db)
-    service.owned_run(db, student, run_id)
-    db.close()  # a stream can stay open for minutes; it must not hold a connection
+    # Off the event loop, and no connection held: a stream can stay open for minutes.
+    await run_in_threadpool(_authorize_stream, request, run_id)
     factory = request.app.state.session_factory
     notifier = request.app.state.notifier
 
