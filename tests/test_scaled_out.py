@@ -294,8 +294,8 @@ def test_twenty_concurrent_continues_train_exactly_one_epoch():
 
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
             codes = list(pool.map(post, range(20)))
-        assert codes.count(303) == 1, codes
-        assert all(code == 409 for code in codes if code != 303), codes
+        assert codes.count(303) == 1, (codes, deployment.server.output)
+        assert all(code == 409 for code in codes if code != 303), (codes, deployment.server.output)
         run = deployment.wait_ready(run_id)
         time.sleep(1)
         assert run.epoch == 2 and deployment.epochs(run_id=run_id) == 2

@@ -45,7 +45,9 @@ def owned_run(db: Session, student: Student, run_id: int, lock: bool = False) ->
     """The run ``run_id`` if it belongs to ``student`` (404 if missing, 403 if someone else's)."""
     query = select(Run).where(Run.id == run_id)
     if lock:
-        query = query.with_for_update()
+        # populate_existing: the run may already be in this session, loaded before the lock was
+        # taken; its counters must be re-read under the lock or two requests both pass the checks.
+        query = query.with_for_update().execution_options(populate_existing=True)
     run = db.scalar(query)
     if run is None:
         raise NotFound(f"there is no run {run_id}")
