@@ -22,7 +22,10 @@ from app.health import router as health_router
 from app.leaderboard.pages import router as leaderboard_router
 from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
+from app.research.pages import router as research_router
 from app.runs.pages import router as runs_router
+from app.staff.pages import router as staff_router
+from app.staff.service import StaffLoginRequired, current_staff
 from app.settings import Settings, load_settings
 from app.paths import STATIC
 from app.web import current_student, render
@@ -62,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs_router)
     app.include_router(leaderboard_router)
     app.include_router(health_router)
+    app.include_router(staff_router)
+    app.include_router(research_router)
     _install_error_pages(app)
     return app
 
@@ -77,14 +82,16 @@ def _make_runner(settings: Settings, session_factory, notifier: Notifier):
 
 def _error_page(request: Request, status_code: int, message: str):
     """The error page, with the header still showing who is logged in when that can be known."""
-    student = None
+    student = staff = None
     if status_code not in (500, 503):  # those may mean the database itself is the problem
         try:
             with request.app.state.session_factory() as db:
                 student = current_student(request, db)
+                staff = current_staff(request, db)
         except Exception:  # the page must render even if the lookup fails
-            student = None
-    return render(request, "error.html", {"student": student, "status_code": status_code, "message": message}, status_code)
+            student = staff = None
+    context = {"student": student, "staff": staff, "status_code": status_code, "message": message}
+    return render(request, "error.html", context, status_code)
 
 
 def _install_error_pages(app: FastAPI) -> None:
@@ -95,6 +102,12 @@ def _install_error_pages(app: FastAPI) -> None:
         if request.method == "GET":
             return RedirectResponse("/login", status_code=303)
         return _error_page(request, 401, "Please log in first.")
+
+    @app.exception_handler(StaffLoginRequired)
+    async def staff_login_required(request: Request, exc: StaffLoginRequired):
+        if request.method == "GET":
+            return RedirectResponse("/staff/login", status_code=303)
+        return _error_page(request, 401, "Please log in with a staff account first.")
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Literal
 
 from pydantic import Field
@@ -59,6 +61,20 @@ class Settings(BaseSettings):
         min_length=8,
         description="Signs session cookies; set a long random value in production.",
     )
+
+    pseudonym_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Keys the HMAC that turns student IDs into export pseudonyms; defaults to one derived from the secret key.",
+    )
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The key research exports pseudonymise with (stable while the setting is unchanged)."""
+        if self.pseudonym_secret:
+            return self.pseudonym_secret.encode()
+        # Derived, not the secret key itself: a leaked export key must not let anyone sign sessions.
+        return hmac.new(self.secret_key.encode(), b"hyperquest research pseudonyms", hashlib.sha256).digest()
 
     @property
     def embedded(self) -> bool:

@@ -7,7 +7,8 @@ from app.db import migrate
 from app.db.models import Base
 from tests.webutil import postgres_available, postgres_database
 
-TABLES = {"students", "survey_responses", "datasets", "runs", "actions", "epochs", "checkpoints"}
+TABLES = {"students", "survey_responses", "datasets", "runs", "actions", "epochs", "checkpoints", "class_settings",
+          "staff_accounts"}
 
 
 def check_round_trip(url: str) -> None:

@@ -27,6 +27,12 @@ class DatasetRecord(Base):
     test_examples: Mapped[int] = mapped_column(Integer)
     #: Best validation accuracy of the default schedule over the epoch budget.
     baseline_default: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Best validation accuracy of a linear classifier over the epoch budget.
+    baseline_linear: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Score of the automatic player, and its run (stored like a player's).
+    baseline_bot: Mapped[float | None] = mapped_column(Float, nullable=True)
+    bot_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: pending -> running -> done (all baselines stored) or failed; only "done" datasets are handed out.
     baseline_status: Mapped[str] = mapped_column(String(16), default="pending")
     baseline_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,6 +1,8 @@
 """Imports every domain's models so Base.metadata knows all tables (for Alembic)."""
 
 from app.accounts.models import Student, SurveyResponse  # noqa: F401
+from app.classroom.models import ClassSettings  # noqa: F401
 from app.datasets.models import DatasetRecord  # noqa: F401
 from app.db.base import Base  # noqa: F401
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run  # noqa: F401
+from app.staff.models import StaffAccount  # noqa: F401

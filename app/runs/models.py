@@ -31,6 +31,8 @@ class Run(Base):
     consecutive_reverts: Mapped[int] = mapped_column(Integer, default=0)
     best_val_acc: Mapped[float | None] = mapped_column(Float, nullable=True)
     best_checkpoint_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Hidden test accuracy of the best checkpoint, computed when the run ends.
+    test_acc: Mapped[float | None] = mapped_column(Float, nullable=True)
     current_checkpoint_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,1 @@
+"""The class an instructor runs: its settings (class code, dataset pool, families, reveal rules)."""

@@ -1,0 +1,1 @@
+"""Research export: pseudonymous tables of participants, datasets, runs, epochs and actions."""

@@ -1,0 +1,7 @@
+"""Researcher pages (filled in with the export)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

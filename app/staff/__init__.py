@@ -1,0 +1,1 @@
+"""Staff accounts: instructors and researchers, who log in with a password."""
