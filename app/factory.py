@@ -15,10 +15,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.accounts.pages import router as accounts_router
+from app.classroom.service import allowed_families, class_settings
+from app.datasets.service import ensure_pool
 from app.db import migrate
 from app.db.session import make_engine, make_session_factory
 from app.errors import LoginRequired, WebError
 from app.health import router as health_router
+from app.instructor.pages import router as instructor_router
 from app.leaderboard.pages import router as leaderboard_router
 from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         migrate.upgrade(settings.database_url)
+        _prepare_pool(session_factory, settings)
         notifier.bind(asyncio.get_running_loop())
         runner.start()
         try:
@@ -67,8 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(staff_router)
     app.include_router(research_router)
+    app.include_router(instructor_router)
     _install_error_pages(app)
     return app
+
+
+def _prepare_pool(session_factory, settings: Settings) -> None:
+    """Create the class's pool datasets at start, so their baselines compute before players arrive."""
+    with session_factory() as db:
+        row = class_settings(db, settings)
+        ensure_pool(db, row.pool_size, allowed_families(row), settings.dataset_size)
+        db.commit()
 
 
 def _make_runner(settings: Settings, session_factory, notifier: Notifier):

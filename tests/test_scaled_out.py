@@ -122,7 +122,10 @@ class Browserless:
         assert self.http.post("/survey", data=survey).status_code == 303
 
     def start(self, **choices) -> int:
-        response = self.http.post("/runs")
+        deadline = time.monotonic() + 120
+        while (response := self.http.post("/runs")).headers["location"] == "/runs/new":
+            assert time.monotonic() < deadline, "no pool dataset became ready"
+            time.sleep(0.2)  # the pool's baselines are still computing
         run_id = int(re.search(r"/runs/(\d+)/configure", response.headers["location"]).group(1))
         data = {"width": "32", "lr": "0.1", "depth": "2", "dropout": "0"}
         data.update({k: str(v) for k, v in choices.items()})
@@ -164,7 +167,7 @@ def test_game_flow_through_celery_and_postgresql():
 def test_same_task_delivered_twice_trains_one_epoch():
     with stack() as deployment:
         deployment.start_web()
-        deployment.start_worker("epochs")
+        deployment.start_worker()
         player = Browserless(deployment)
         run_id = player.start()
         deployment.wait_ready(run_id)
@@ -186,7 +189,7 @@ def test_worker_killed_mid_epoch_then_a_new_worker_finishes_it():
     # `small` data and a wide, deep network: an epoch long enough to be killed in the middle.
     with stack(dataset_size="small") as deployment:
         deployment.start_web()
-        worker = deployment.start_worker("epochs")
+        worker = deployment.start_worker()
         player = Browserless(deployment)
         run_id = player.start(width=128, depth=8, lr=0.01)
         deployment.wait(lambda: (lambda r: r.status == "training" and r.progress_done > 0)(deployment.run(run_id)),
@@ -196,7 +199,7 @@ def test_worker_killed_mid_epoch_then_a_new_worker_finishes_it():
             action = db.scalar(select(ActionRecord).where(ActionRecord.run_id == run_id))
             assert action.status == "running" and action.attempts == 1
         assert deployment.epochs(run_id=run_id) == 0
-        deployment.start_worker("epochs")
+        deployment.start_worker()
         run = deployment.wait_ready(run_id, timeout=180)
         assert run.status == "ready" and run.epoch == 1
         assert deployment.epochs(run_id=run_id) == 1
@@ -278,7 +281,7 @@ def test_postgresql_unreachable_gives_503_then_recovers():
 def test_twenty_concurrent_continues_train_exactly_one_epoch():
     with stack() as deployment:
         deployment.start_web()
-        deployment.start_worker("epochs")
+        deployment.start_worker()
         player = Browserless(deployment)
         run_id = player.start()
         deployment.wait_ready(run_id)

@@ -75,10 +75,16 @@ class Player:
             },
         )
 
-    def start(self) -> int:
-        response = self.client.post("/runs", follow_redirects=False)
-        assert response.status_code == 303, response.text
-        return int(re.search(r"/runs/(\d+)/configure", response.headers["location"]).group(1))
+    def start(self, timeout: float = 120) -> int:
+        """Start a dataset, waiting while the pool's datasets still compute their baselines."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.client.post("/runs", follow_redirects=False)
+            assert response.status_code == 303, response.text
+            if response.headers["location"] != "/runs/new":
+                return int(re.search(r"/runs/(\d+)/configure", response.headers["location"]).group(1))
+            assert time.monotonic() < deadline, "no pool dataset became ready"
+            time.sleep(0.1)
 
     def configure(self, run_id: int, **choices):
         data = {"width": "32", "lr": "0.1", "depth": "2", "dropout": "0"}

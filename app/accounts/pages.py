@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 
 from app.accounts.models import Student, SurveyResponse
 from app.accounts.survey import QUESTIONS, parse_answers
+from app.classroom.service import class_code_matches, class_settings
 from app.errors import WebError
 from app.runs.service import runs_finished
 from app.web import current_student, form_data, get_db, render, require_student
@@ -39,10 +40,15 @@ def home(request: Request, db: Session = Depends(get_db)):
     return see_other("/instructions" if _has_survey(db, student) else "/survey")
 
 
+def _needs_code(request: Request, db: Session) -> bool:
+    return bool(class_settings(db, request.app.state.settings).class_code)
+
+
 @router.get("/login")
 def login_page(request: Request, db: Session = Depends(get_db)):
-    """The login form."""
-    return render(request, "login.html", {"student": current_student(request, db), "form": {}, "error": None})
+    """The login form (with a class code field when the instructor requires one)."""
+    return render(request, "login.html", {"student": current_student(request, db), "form": {}, "error": None,
+                                          "needs_code": _needs_code(request, db)})
 
 
 @router.post("/login")
@@ -51,12 +57,17 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
     error = None
+    row = class_settings(db, request.app.state.settings)
     if not STUDENT_ID_PATTERN.match(student_id):
         error = "Student ID must be 1-64 letters, digits, dots, dashes or underscores."
     elif not 1 <= len(name) <= 120:
         error = "Please enter your name (at most 120 characters)."
+    elif not class_code_matches(row, str(form.get("class_code", ""))[:128]):
+        error = "That is not this class's code. Ask your instructor for it."
     if error:
-        return render(request, "login.html", {"student": None, "form": {"student_id": student_id, "name": name}, "error": error}, 422)
+        context = {"student": None, "form": {"student_id": student_id, "name": name}, "error": error,
+                   "needs_code": bool(row.class_code)}
+        return render(request, "login.html", context, 422)
     student = db.scalar(select(Student).where(Student.student_id == student_id))
     if student is None:
         student = Student(student_id=student_id, name=name)

@@ -9,13 +9,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.datasets import service
 from app.datasets.models import DatasetRecord
+from app.bots.player import play_bot_run
 from app.errors import JobCancelled
+from app.runs.models import Run
+from engine.baselines import linear_classifier_score
 
 log = logging.getLogger(__name__)
 
 
 def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None) -> None:
-    """Measure and store the default schedule's score for a dataset (once)."""
+    """Measure and store a dataset's three baselines (once): default schedule, linear classifier, bot.
+
+    Each baseline gets the same epoch budget ``epochs`` (the game's 30 in production). The bot
+    plays through the game's service functions, so its run is stored like a player's.
+    """
     with session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
         if record is None or record.baseline_status == "done":
@@ -23,7 +30,10 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         record.baseline_status = "running"
         db.commit()
     try:
-        score = service.default_baseline(record, epochs, device, progress)
+        default = service.default_baseline(record, epochs, device, progress)
+        linear = linear_classifier_score(service.generated(record.family, record.seed, record.size), epochs, seed=0,
+                                         device=device)
+        bot_run_id = play_bot_run(session_factory, dataset_id, epochs, device, progress)
     except JobCancelled:
         raise  # left "running": the next start computes it again
     except Exception as exc:
@@ -35,7 +45,10 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         return
     with session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
-        record.baseline_default, record.baseline_status = score, "done"
+        record.baseline_default, record.baseline_linear = default, linear
+        record.bot_run_id = bot_run_id
+        record.baseline_bot = db.get(Run, bot_run_id).best_val_acc
+        record.baseline_status = "done"
         db.commit()
 
 

@@ -15,9 +15,9 @@ from engine.datasets import FAMILIES, Dataset, make_dataset
 from engine.rules import MAX_EPOCHS
 
 
-def pool_entries(pool_size: int) -> list[tuple[str, int]]:
-    """The (family, seed) pairs of the shared pool: families in turn, seeds counting up."""
-    families = sorted(FAMILIES)
+def pool_entries(pool_size: int, families: list[str] | None = None) -> list[tuple[str, int]]:
+    """The (family, seed) pairs of the shared pool: the allowed families in turn, seeds counting up."""
+    families = sorted(families or FAMILIES)
     return [(families[i % len(families)], i // len(families) + 1) for i in range(pool_size)]
 
 
@@ -46,10 +46,29 @@ def get_or_create(db: Session, family: str, seed: int, size: str) -> tuple[Datas
     return record, True
 
 
-def pick_for_new_run(db: Session, pool_size: int, size: str, rng: random.Random | None = None) -> tuple[DatasetRecord, bool]:
-    """A random dataset from the shared pool, so several players' scores compare."""
-    family, seed = (rng or random).choice(pool_entries(pool_size))
-    return get_or_create(db, family, seed, size)
+def ensure_pool(db: Session, pool_size: int, families: list[str], size: str) -> list[int]:
+    """Create the pool's missing datasets; returns the ids of new ones (their baselines are still to compute)."""
+    created = []
+    for family, seed in pool_entries(pool_size, families):
+        record, new = get_or_create(db, family, seed, size)
+        if new:
+            created.append(record.id)
+    return created
+
+
+def pool_records(db: Session, pool_size: int, families: list[str], size: str) -> list[DatasetRecord]:
+    """The pool's datasets that exist so far."""
+    entries = pool_entries(pool_size, families)
+    records = db.scalars(select(DatasetRecord).where(DatasetRecord.size == size, DatasetRecord.family.in_({f for f, _ in entries})))
+    wanted = set(entries)
+    return [r for r in records if (r.family, r.seed) in wanted]
+
+
+def pick_for_new_run(db: Session, pool_size: int, families: list[str], size: str,
+                     rng: random.Random | None = None) -> DatasetRecord | None:
+    """A random pool dataset whose baselines are ready, so players' scores compare; None while none is."""
+    ready = [r for r in pool_records(db, pool_size, families, size) if r.baseline_status == "done"]
+    return (rng or random).choice(sorted(ready, key=lambda r: r.id)) if ready else None
 
 
 @functools.lru_cache(maxsize=8)

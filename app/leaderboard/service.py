@@ -1,4 +1,9 @@
-"""Ranking finished runs: per dataset by best validation accuracy, overall by gain over the baseline."""
+"""Ranking finished runs: per dataset by best validation accuracy, overall by a normalised score.
+
+The normalised score makes datasets of different difficulty comparable: 0 is what the default
+schedule reaches on that dataset, 1 is what the automatic player reaches. A player at 0.5 closed
+half the gap between doing nothing and tuning like the bot; above 1 beats the bot.
+"""
 
 from __future__ import annotations
 
@@ -11,51 +16,81 @@ from app.accounts.models import Student
 from app.datasets.models import DatasetRecord
 from app.runs.models import ENDED, Run
 
+#: Smallest bot-minus-default gap used as the unit: where the bot barely beats the default
+#: schedule, dividing by that gap would blow small differences up into huge scores.
+MIN_SPREAD = 0.02
 
-def _finished(db: Session):
+BASELINE_LABELS = (
+    ("baseline_default", "Default schedule"),
+    ("baseline_linear", "Linear classifier"),
+    ("baseline_bot", "Automatic player (rule-based bot)"),
+)
+
+
+def normalised_score(score: float, default: float | None, bot: float | None) -> float | None:
+    """(score - default) / max(bot - default, MIN_SPREAD); None until both baselines exist."""
+    if default is None or bot is None:
+        return None
+    return (score - default) / max(bot - default, MIN_SPREAD)
+
+
+def _finished_player_runs(db: Session):
     return db.execute(
         select(Run, Student, DatasetRecord)
         .join(Student, Student.id == Run.student_pk)
         .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
-        .where(Run.status == ENDED, Run.best_val_acc.is_not(None))
+        .where(Run.status == ENDED, Run.best_val_acc.is_not(None), Student.role != "bot")
     ).all()
 
 
 def per_dataset(db: Session) -> list[dict]:
-    """For each dataset with finished runs: its baseline and each player's best run, best first."""
+    """For each dataset with finished runs: each player's best run (ranked) and the baselines beside them."""
     boards: dict[int, dict] = {}
-    for run, student, dataset in _finished(db):
-        board = boards.setdefault(
-            dataset.id,
-            {"dataset": dataset, "baseline": dataset.baseline_default, "entries": {}},
-        )
+    for run, student, dataset in _finished_player_runs(db):
+        board = boards.setdefault(dataset.id, {"dataset": dataset, "baseline": dataset.baseline_default, "entries": {}})
         best = board["entries"].get(student.id)
         if best is None or run.best_val_acc > best["score"]:
-            board["entries"][student.id] = {"name": student.name, "student_pk": student.id, "score": run.best_val_acc, "run_id": run.id}
+            board["entries"][student.id] = {
+                "name": student.name, "student_pk": student.id, "score": run.best_val_acc, "run_id": run.id,
+                "test_acc": run.test_acc,
+                "normalised": normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
+            }
     out = []
     for board in sorted(boards.values(), key=lambda b: (b["dataset"].family, b["dataset"].seed)):
+        dataset = board["dataset"]
         entries = sorted(board["entries"].values(), key=lambda e: -e["score"])
         for position, entry in enumerate(entries, start=1):
             entry["rank"] = position
             entry["beats_baseline"] = board["baseline"] is not None and entry["score"] > board["baseline"]
-        out.append({"dataset": board["dataset"], "baseline": board["baseline"], "entries": entries})
+        baselines = [{"name": label, "score": getattr(dataset, field),
+                      "normalised": None if getattr(dataset, field) is None else
+                      normalised_score(getattr(dataset, field), dataset.baseline_default, dataset.baseline_bot)}
+                     for field, label in BASELINE_LABELS]
+        # Players and baselines side by side, best first (baselines not yet computed go last).
+        rows = [{"kind": "player", **e} for e in entries] + [{"kind": "baseline", **b} for b in baselines]
+        rows.sort(key=lambda r: -(r["score"] if r["score"] is not None else -1.0))
+        out.append({"dataset": dataset, "baseline": board["baseline"], "entries": entries, "baselines": baselines,
+                    "rows": rows})
     return out
 
 
 def overall(db: Session) -> list[dict]:
-    """Players ranked by their mean gain over each dataset's default baseline (datasets with one)."""
-    gains: dict[int, dict] = {}
+    """Players ranked by their mean normalised score over the datasets they finished (those with baselines)."""
+    players: dict[int, dict] = {}
     for board in per_dataset(db):
-        if board["baseline"] is None:
-            continue
         for entry in board["entries"]:
-            player = gains.setdefault(entry["student_pk"], {"name": entry["name"], "gains": []})
+            if entry["normalised"] is None:
+                continue
+            player = players.setdefault(entry["student_pk"], {"name": entry["name"], "student_pk": entry["student_pk"],
+                                                              "scores": [], "gains": []})
+            player["scores"].append(entry["normalised"])
             player["gains"].append(entry["score"] - board["baseline"])
     rows = [
-        {"name": p["name"], "datasets": len(p["gains"]), "mean_gain": statistics.mean(p["gains"])}
-        for p in gains.values()
+        {"name": p["name"], "student_pk": p["student_pk"], "datasets": len(p["scores"]),
+         "score": statistics.mean(p["scores"]), "mean_gain": statistics.mean(p["gains"])}
+        for p in players.values()
     ]
-    rows.sort(key=lambda r: -r["mean_gain"])
+    rows.sort(key=lambda r: (-r["score"], -r["datasets"], r["name"]))
     for position, row in enumerate(rows, start=1):
         row["rank"] = position
     return rows

@@ -94,7 +94,7 @@ def _deployment(mode: str, redis_url: str, postgres_admin_url: str):
     server = worker = None
     try:
         server, base = start_server(env)
-        worker = start_worker(env, "epochs")
+        worker = start_worker(env)
         yield base, url
     finally:
         for process in (worker, server):
@@ -138,7 +138,11 @@ def _play(base: str, db: sessionmaker, rounds: int) -> tuple[list[float], list[f
 
 
 def _new_run(http: httpx.Client) -> int:
-    response = http.post("/runs", follow_redirects=False)
+    deadline = time.monotonic() + 600
+    while (response := http.post("/runs", follow_redirects=False)).headers["location"] == "/runs/new":
+        if time.monotonic() > deadline:
+            raise RuntimeError("no pool dataset became ready (baselines still computing)")
+        time.sleep(0.5)
     run_id = int(re.search(r"/runs/(\d+)/configure", response.headers["location"]).group(1))
     http.post(f"/runs/{run_id}/configure", data={"width": "32", "lr": "0.01", "depth": "2", "dropout": "0"})
     return run_id

@@ -14,9 +14,11 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.pages import see_other
+from app.classroom.service import allowed_families, class_settings
 from app.datasets.models import DatasetRecord
+from app.datasets.service import pool_records
 from app.errors import Conflict, WebError
-from app.leaderboard.service import rank_on_dataset
+from app.leaderboard.service import normalised_score, rank_on_dataset
 from app.runs import service
 from app.runs.info import INFO
 from app.runs.models import ENDED, FAILED, Run
@@ -34,13 +36,28 @@ STREAM_POLL_SECONDS = 2.0
 
 @router.post("/runs")
 def start(request: Request, db: Session = Depends(get_db)):
-    """"Start a dataset": draw a dataset from the pool and show the initial configuration."""
+    """"Start a dataset": draw a ready dataset from the pool and show the initial configuration."""
     student = require_student(request, db)
-    run, dataset, created = service.start_run(db, student, request.app.state.settings)
+    run, created = service.start_run(db, student, request.app.state.settings)
     db.commit()
-    if created:
-        request.app.state.runner.submit_baseline(dataset.id)
+    for dataset_id in created:
+        request.app.state.runner.submit_baseline(dataset_id)
+    if run is None:
+        return see_other("/runs/new")
     return see_other(f"/runs/{run.id}/configure")
+
+
+@router.get("/runs/new")
+def preparing(request: Request, db: Session = Depends(get_db)):
+    """Shown while the pool's datasets still compute their baselines; refreshes itself."""
+    student = require_student(request, db)
+    settings = request.app.state.settings
+    row = class_settings(db, settings)
+    records = pool_records(db, row.pool_size, allowed_families(row), settings.dataset_size)
+    ready = sum(r.baseline_status == "done" for r in records)
+    failed = sum(r.baseline_status == "failed" for r in records)
+    context = {"student": student, "ready": ready, "failed": failed, "total": row.pool_size}
+    return render(request, "preparing.html", context)
 
 
 @router.get("/runs/{run_id}/configure")
@@ -230,6 +247,9 @@ def result(run_id: int, request: Request, db: Session = Depends(get_db)):
         "players": players,
         "epochs_trained": len(service.all_epochs(db, run)),
         "baseline_epochs": request.app.state.settings.baseline_epochs,
+        "reveal_test": class_settings(db, request.app.state.settings).reveal_test_accuracy,
+        "normalised": None if run.best_val_acc is None else
+        normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
         "info": INFO,
     }
     return render(request, "result.html", context)

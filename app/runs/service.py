@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Student
+from app.classroom.service import allowed_families, class_settings
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
@@ -27,7 +28,7 @@ from engine.config import INITIAL_CHOICES, HyperParams
 from engine.errors import HyperQuestError
 from engine.ladders import apply_changes
 from engine.session import continue_training
-from engine.training import new_state, place
+from engine.training import evaluate, new_state, place
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,18 @@ def runs_finished(db: Session, student: Student) -> int:
 # ----------------------------------------------------------------------------- starting
 
 
-def start_run(db: Session, student: Student, settings: Settings, rng: random.Random | None = None) -> tuple[Run, DatasetRecord, bool]:
-    """A new run on a dataset from the pool, waiting for its initial configuration."""
-    dataset, created = datasets.pick_for_new_run(db, settings.pool_size, settings.dataset_size, rng)
+def start_run(db: Session, student: Student, settings: Settings, rng: random.Random | None = None) -> tuple[Run | None, list[int]]:
+    """A new run on a ready pool dataset, waiting for its initial configuration.
+
+    Returns the run (None while no pool dataset has its baselines yet) and the ids of pool
+    datasets created now, whose baselines the caller must have computed.
+    """
+    row = class_settings(db, settings)
+    families = allowed_families(row)
+    created = datasets.ensure_pool(db, row.pool_size, families, settings.dataset_size)
+    dataset = datasets.pick_for_new_run(db, row.pool_size, families, settings.dataset_size, rng)
+    if dataset is None:
+        return None, created
     run = Run(
         student_pk=student.id,
         dataset_id=dataset.id,
@@ -94,7 +104,7 @@ def start_run(db: Session, student: Student, settings: Settings, rng: random.Ran
     )
     db.add(run)
     db.flush()
-    return run, dataset, created
+    return run, created
 
 
 def parse_initial_config(form: dict[str, str]) -> HyperParams:
@@ -187,7 +197,7 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
         record.status = "done"
         record.finished_at = record.created_at
     else:
-        _end(run, "finished by the player")
+        _end(db, run, "finished by the player")
         _prune_checkpoints(db, run)
         record.status = "done"
         record.finished_at = record.created_at
@@ -204,7 +214,7 @@ def _revert(db: Session, run: Run) -> None:
     run.config = dict(previous.config) if previous else dict(run.initial_config)
     run.current_checkpoint_id = previous.checkpoint_id if previous else _initial_checkpoint_id(db, run)
     run.consecutive_reverts += 1
-    _maybe_end_by_limits(run)
+    _maybe_end_by_limits(db, run)
     _prune_checkpoints(db, run)
 
 
@@ -212,16 +222,31 @@ def _initial_checkpoint_id(db: Session, run: Run) -> int | None:
     return db.scalar(select(CheckpointRecord.id).where(CheckpointRecord.run_id == run.id, CheckpointRecord.epoch_number == 0))
 
 
-def _end(run: Run, reason: str) -> None:
+def _end(db: Session, run: Run, reason: str, device: str = "cpu") -> None:
+    """End the run and measure its best network on the hidden test split."""
     run.status = ENDED
     run.end_reason = reason
     run.ended_at = run.updated_at = utcnow()
+    record_test_accuracy(db, run, device)
 
 
-def _maybe_end_by_limits(run: Run) -> None:
+def _maybe_end_by_limits(db: Session, run: Run, device: str = "cpu") -> None:
     reason = rules.end_reason(progress_of(run))
     if reason:
-        _end(run, reason)
+        _end(db, run, reason, device)
+
+
+def record_test_accuracy(db: Session, run: Run, device: str = "cpu") -> None:
+    """Store the hidden test accuracy of the run's best checkpoint (players see it only if allowed)."""
+    if run.best_checkpoint_id is None:
+        return
+    blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == run.best_checkpoint_id))
+    if blob is None:
+        return
+    dataset = db.get(DatasetRecord, run.dataset_id)
+    data = place(datasets.generated(dataset.family, dataset.seed, dataset.size), device)
+    state = checkpoint.from_bytes(blob, device)
+    _, run.test_acc = evaluate(state.network, data.test_x, data.test_y)
 
 
 def _prune_checkpoints(db: Session, run: Run) -> None:
@@ -295,7 +320,7 @@ def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: 
     if gave_up:
         action = db.get(ActionRecord, action_id)
         run = db.get(Run, action.run_id)
-        _end(run, "stopped: an epoch kept crashing its trainer")
+        _end(db, run, "stopped: an epoch kept crashing its trainer")
         run.status = FAILED
         run.error = (
             f"Training this epoch stopped its trainer {action.attempts} times (for example by running out of memory), "
@@ -364,7 +389,7 @@ def execute_action(
         return
 
     try:
-        _record_epoch(session_factory, action_id, state, metrics, change, new_blob)
+        _record_epoch(session_factory, action_id, state, metrics, change, new_blob, device)
     except IntegrityError:
         # Another runner finished the same action first (we were presumed dead): its epoch stands.
         log.warning("action %s was already trained by another runner; this result is dropped", action_id)
@@ -372,7 +397,8 @@ def execute_action(
         progress(run_id, -1, -1)
 
 
-def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics, change, new_blob: bytes) -> None:
+def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics, change, new_blob: bytes,
+                  device: str = "cpu") -> None:
     """Store a trained epoch, its checkpoint and the run's new state in one transaction."""
     with session_factory() as db:
         action = db.get(ActionRecord, action_id)
@@ -405,7 +431,7 @@ def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics,
             run.best_checkpoint_id = saved.id
         run.status = READY
         run.progress_done = run.progress_total
-        _maybe_end_by_limits(run)
+        _maybe_end_by_limits(db, run, device)
         action.status = "done"
         action.finished_at = utcnow()
         db.flush()
@@ -429,9 +455,19 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _players_actions():
+    """Actions of human players' runs: a bot's epochs are trained inside its baseline job, never queued."""
+    return (
+        select(ActionRecord.id)
+        .join(Run, Run.id == ActionRecord.run_id)
+        .join(Student, Student.id == Run.student_pk)
+        .where(Student.role != "bot")
+    )
+
+
 def pending_actions(db: Session) -> list[int]:
     """Actions queued or interrupted mid-epoch (e.g. the process died): to be run again."""
-    return list(db.scalars(select(ActionRecord.id).where(ActionRecord.status.in_(("queued", "running"))).order_by(ActionRecord.id)))
+    return list(db.scalars(_players_actions().where(ActionRecord.status.in_(("queued", "running"))).order_by(ActionRecord.id)))
 
 
 def requeue_interrupted(db: Session) -> int:
@@ -447,7 +483,7 @@ def actions_to_send(db: Session, stale_after: float, resend_after: float) -> lis
         or_(ActionRecord.dispatched_at.is_(None), ActionRecord.dispatched_at < now - dt.timedelta(seconds=resend_after)),
     )
     dead = and_(ActionRecord.status == "running", ActionRecord.heartbeat_at < now - dt.timedelta(seconds=stale_after))
-    return list(db.scalars(select(ActionRecord.id).where(or_(unsent_or_lost, dead)).order_by(ActionRecord.id)))
+    return list(db.scalars(_players_actions().where(or_(unsent_or_lost, dead)).order_by(ActionRecord.id)))
 
 
 def mark_dispatched(db: Session, action_id: int) -> None:

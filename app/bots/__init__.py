@@ -1,0 +1,1 @@
+"""Automatic players: engine policies driven through the same service calls as a student."""

@@ -1,0 +1,62 @@
+"""Reading and changing the class settings (one row, created with defaults on first use)."""
+
+from __future__ import annotations
+
+import hmac
+
+from sqlalchemy.orm import Session
+
+from app.classroom.models import ClassSettings
+from app.errors import WebError
+from app.settings import Settings
+from engine.datasets import FAMILIES
+
+SETTINGS_ID = 1
+MAX_POOL_SIZE = 200
+CLASS_CODE_MAX = 64
+
+
+def class_settings(db: Session, settings: Settings) -> ClassSettings:
+    """The class settings row; the first call creates it from the deployment's defaults."""
+    row = db.get(ClassSettings, SETTINGS_ID)
+    if row is None:
+        row = ClassSettings(id=SETTINGS_ID, class_code=None, pool_size=settings.pool_size, allowed_families=[],
+                            reveal_test_accuracy=False)
+        db.add(row)
+        db.flush()
+    return row
+
+
+def allowed_families(row: ClassSettings) -> list[str]:
+    """The families new datasets may come from (all of them when none is selected)."""
+    return sorted(row.allowed_families) if row.allowed_families else sorted(FAMILIES)
+
+
+def class_code_matches(row: ClassSettings, given: str) -> bool:
+    """True when no code is required or ``given`` is the code (constant-time comparison)."""
+    if not row.class_code:
+        return True
+    return hmac.compare_digest(row.class_code.strip().lower().encode(), given.strip().lower().encode())
+
+
+def update_from_form(row: ClassSettings, form: dict[str, object]) -> None:
+    """Apply the settings form; WebError (422) with the reason for any bad field."""
+    code = str(form.get("class_code", "")).strip()
+    if len(code) > CLASS_CODE_MAX or (code and not code.replace("-", "").replace("_", "").isalnum()):
+        raise WebError(f"the class code must be at most {CLASS_CODE_MAX} letters, digits, dashes or underscores", 422)
+    try:
+        pool_size = int(str(form.get("pool_size", "")))
+    except ValueError:
+        raise WebError("the pool size must be a whole number", 422) from None
+    if not 1 <= pool_size <= MAX_POOL_SIZE:
+        raise WebError(f"the pool size must be between 1 and {MAX_POOL_SIZE}", 422)
+    families = form.get("families", [])
+    families = [str(f) for f in (families if isinstance(families, list) else [families])]
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise WebError(f"unknown dataset families: {', '.join(unknown)}", 422)
+    reveal = str(form.get("reveal_test_accuracy", "")) in ("on", "true", "1", "yes")
+    row.class_code = code or None
+    row.pool_size = pool_size
+    row.allowed_families = sorted(set(families))
+    row.reveal_test_accuracy = reveal

@@ -1,0 +1,1 @@
+"""The instructor's dashboard: class overview, students, run replays, settings, standings."""

@@ -1,0 +1,126 @@
+"""Instructor pages: dashboard, a student's runs, a run's replay beside the bot's, settings, standings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from app.accounts.models import Student
+from app.classroom.service import allowed_families, class_settings, update_from_form
+from app.datasets.models import DatasetRecord
+from app.datasets.service import ensure_pool, pool_records
+from app.errors import NotFound, WebError
+from app.instructor import service
+from app.instructor.replay import describe_choice, replay_steps
+from app.runs.models import Run
+from app.staff.models import INSTRUCTOR
+from app.staff.service import require_role
+from app.web import form_data, get_db, render
+from engine.datasets import FAMILIES
+
+router = APIRouter(prefix="/instructor")
+
+
+def _page(request: Request, db: Session, template: str, context: dict, status_code: int = 200):
+    staff = require_role(request, db, INSTRUCTOR)
+    return render(request, template, {"student": None, "staff": staff, **context}, status_code)
+
+
+@router.get("")
+def dashboard(request: Request, db: Session = Depends(get_db)):
+    """Class overview and the list of students."""
+    require_role(request, db, INSTRUCTOR)
+    settings = request.app.state.settings
+    row = class_settings(db, settings)
+    pool = pool_records(db, row.pool_size, allowed_families(row), settings.dataset_size)
+    return _page(request, db, "instructor/dashboard.html", {
+        "overview": service.overview(db), "students": service.student_rows(db), "class": row, "pool": pool,
+    })
+
+
+@router.get("/students/{student_pk}")
+def student_page(student_pk: int, request: Request, db: Session = Depends(get_db)):
+    """One student's runs."""
+    require_role(request, db, INSTRUCTOR)
+    student = db.get(Student, student_pk)
+    if student is None or student.role == "bot":
+        raise NotFound(f"there is no student {student_pk}")
+    return _page(request, db, "instructor/student.html", {"who": student, "runs": service.student_runs(db, student)})
+
+
+def _run_or_404(db: Session, run_id: int) -> Run:
+    run = db.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"there is no run {run_id}")
+    return run
+
+
+def _bot_run(db: Session, dataset: DatasetRecord) -> Run | None:
+    return db.get(Run, dataset.bot_run_id) if dataset.bot_run_id else None
+
+
+@router.get("/runs/{run_id}/replay")
+def replay_page(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """A run replayed action by action, beside the bot's run on the same dataset."""
+    require_role(request, db, INSTRUCTOR)
+    run = _run_or_404(db, run_id)
+    dataset = db.get(DatasetRecord, run.dataset_id)
+    bot = _bot_run(db, dataset)
+    columns = [{"title": db.get(Student, run.student_pk).name, "run": run, "steps": replay_steps(db, run)}]
+    if bot is not None and bot.id != run.id:
+        columns.append({"title": "Automatic player", "run": bot, "steps": replay_steps(db, bot)})
+    return _page(request, db, "instructor/replay.html", {"run": run, "dataset": dataset, "columns": columns,
+                                                          "describe": describe_choice})
+
+
+@router.get("/runs/{run_id}/replay.json")
+def replay_json(run_id: int, request: Request, db: Session = Depends(get_db)):
+    """The replay's steps (and the bot's) for the step-through charts."""
+    require_role(request, db, INSTRUCTOR)
+    run = _run_or_404(db, run_id)
+    bot = _bot_run(db, db.get(DatasetRecord, run.dataset_id))
+    return JSONResponse({"player": replay_steps(db, run),
+                         "bot": replay_steps(db, bot) if bot is not None and bot.id != run.id else None})
+
+
+@router.get("/settings")
+def settings_page(request: Request, db: Session = Depends(get_db)):
+    """The class settings form."""
+    require_role(request, db, INSTRUCTOR)
+    return _settings(request, db, None, False, 200)
+
+
+def _settings(request: Request, db: Session, error: str | None, saved: bool, status_code: int):
+    row = class_settings(db, request.app.state.settings)
+    return _page(request, db, "instructor/settings.html", {"class": row, "families": sorted(FAMILIES), "error": error,
+                                                            "saved": saved}, status_code)
+
+
+@router.post("/settings")
+def save_settings(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
+    """Save the class settings; new pool datasets start computing their baselines."""
+    require_role(request, db, INSTRUCTOR)
+    settings = request.app.state.settings
+    row = class_settings(db, settings)
+    form = {"class_code": posted.get("class_code", ""), "pool_size": posted.get("pool_size", ""),
+            "families": posted.getlist("families"), "reveal_test_accuracy": posted.get("reveal_test_accuracy", "")}
+    try:
+        update_from_form(row, form)
+    except WebError as exc:
+        db.rollback()
+        return _settings(request, db, exc.message, False, exc.status_code)
+    created = ensure_pool(db, row.pool_size, allowed_families(row), settings.dataset_size)
+    db.commit()
+    for dataset_id in created:
+        request.app.state.runner.submit_baseline(dataset_id)
+    return _settings(request, db, None, True, 200)
+
+
+@router.get("/standings.csv")
+def standings(request: Request, db: Session = Depends(get_db)):
+    """The overall standings as a CSV download."""
+    require_role(request, db, INSTRUCTOR)
+    return Response(service.standings_csv(db), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="hyperquest-standings.csv"'})

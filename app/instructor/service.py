@@ -1,0 +1,121 @@
+"""What the instructor dashboard shows: class overview, per-student lists, standings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Student, SurveyResponse
+from app.datasets.models import DatasetRecord
+from app.leaderboard.service import normalised_score, overall
+from app.runs.models import ENDED, FAILED, Run
+
+#: Buckets of the score distribution: normalised score ranges (0 = default schedule, 1 = bot).
+SCORE_BUCKETS = ((None, 0.0, "below the default"), (0.0, 0.5, "0 to 0.5"), (0.5, 1.0, "0.5 to 1"),
+                 (1.0, None, "1 or more (beats the bot)"))
+
+
+def _player_runs(db: Session) -> list[tuple[Run, Student, DatasetRecord]]:
+    return list(db.execute(
+        select(Run, Student, DatasetRecord)
+        .join(Student, Student.id == Run.student_pk)
+        .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
+        .where(Student.role != "bot")
+        .order_by(Run.id)
+    ).all())
+
+
+def run_normalised(run: Run, dataset: DatasetRecord) -> float | None:
+    """A run's normalised score on its dataset (None without a score or baselines)."""
+    if run.best_val_acc is None:
+        return None
+    return normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot)
+
+
+def overview(db: Session) -> dict:
+    """Participants, runs, completion and the distribution of finished runs' normalised scores."""
+    students = list(db.scalars(select(Student).where(Student.role != "bot")))
+    surveyed = {pk for pk in db.scalars(select(SurveyResponse.student_pk))}
+    runs = _player_runs(db)
+    finished = [(r, d) for r, _, d in runs if r.status == ENDED]
+    scores = [s for s in (run_normalised(r, d) for r, d in finished) if s is not None]
+    buckets = []
+    for low, high, label in SCORE_BUCKETS:
+        count = sum((low is None or s >= low) and (high is None or s < high) for s in scores)
+        buckets.append({"label": label, "count": count, "share": count / len(scores) if scores else 0.0})
+    return {
+        "participants": len(students),
+        "surveyed": len(surveyed & {s.id for s in students}),
+        "runs": len(runs),
+        "finished": len(finished),
+        "failed": sum(r.status == FAILED for r, _, _ in runs),
+        "in_progress": sum(r.status not in (ENDED, FAILED) for r, _, _ in runs),
+        "completion": len(finished) / len(runs) if runs else 0.0,
+        "scores": scores,
+        "median_score": statistics.median(scores) if scores else None,
+        "buckets": buckets,
+    }
+
+
+def student_rows(db: Session) -> list[dict]:
+    """One row per student: runs, finished runs, best and overall normalised score, overall rank."""
+    standings = {row["student_pk"]: row for row in overall(db)}
+    per_student: dict[int, dict] = {}
+    for student in db.scalars(select(Student).where(Student.role != "bot").order_by(Student.name)):
+        per_student[student.id] = {"student": student, "runs": 0, "finished": 0, "best": None, "best_test": None}
+    for run, student, dataset in _player_runs(db):
+        row = per_student[student.id]
+        row["runs"] += 1
+        if run.status == ENDED:
+            row["finished"] += 1
+            if run.best_val_acc is not None and (row["best"] is None or run.best_val_acc > row["best"]):
+                row["best"], row["best_test"] = run.best_val_acc, run.test_acc
+    rows = []
+    for pk, row in per_student.items():
+        standing = standings.get(pk)
+        rows.append({**row, "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
+                     "datasets": standing["datasets"] if standing else 0})
+    return rows
+
+
+def student_runs(db: Session, student: Student) -> list[dict]:
+    """A student's runs, newest first, with dataset, status, scores and test accuracy."""
+    rows = db.execute(
+        select(Run, DatasetRecord).join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
+        .where(Run.student_pk == student.id).order_by(Run.id.desc())
+    ).all()
+    return [{"run": run, "dataset": dataset, "normalised": run_normalised(run, dataset)} for run, dataset in rows]
+
+
+STANDINGS_COLUMNS = ("rank", "student_id", "name", "datasets_finished", "normalised_score", "mean_gain_over_default",
+                     "runs_started", "runs_finished")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Text a spreadsheet will not run as a formula (names are typed by students)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def standings_csv(db: Session) -> str:
+    """The overall standings as CSV (for extra credit); students without a finished run come last."""
+    standings = {row["student_pk"]: row for row in overall(db)}
+    rows = student_rows(db)
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["student"].name))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(STANDINGS_COLUMNS)
+    for row in rows:
+        standing = standings.get(row["student"].id)
+        writer.writerow([
+            row["rank"] or "", spreadsheet_safe(row["student"].student_id), spreadsheet_safe(row["student"].name),
+            row["datasets"],
+            f"{standing['score']:.4f}" if standing else "", f"{standing['mean_gain']:.4f}" if standing else "",
+            row["runs"], row["finished"],
+        ])
+    return out.getvalue()
