@@ -6,6 +6,8 @@ Screenshots of every screen go to artifacts/screenshots/ for a person to look at
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from tests.webutil import postgres_database
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+STAFF_PASSWORD = "a long staff password"
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
 
@@ -43,6 +46,20 @@ def server(request, tmp_path):
             worker.stop()
             process.stop()
             delete_prefix(REDIS_URL, prefix)
+
+
+@pytest.fixture
+def staffed_server(tmp_path):
+    """An embedded server plus an instructor and a researcher created with `hyperquest staff create`."""
+    env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/staff.sqlite3", dataset_size="tiny", baseline_epochs=2,
+                         pool_size=1, device="cpu")
+    for username, role in (("prof", "instructor"), ("res", "researcher")):
+        created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", username, "--role", role],
+                                 input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stderr
+    process, base = start_server(env)
+    yield base
+    process.stop()
 
 
 @pytest.fixture
@@ -163,3 +180,78 @@ def test_keyboard_only_login(server, browser):
     page.keyboard.press("Enter")
     page.wait_for_url("**/survey")
     assert page.locator("text=What is your current education status?").is_visible()
+
+
+def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
+    """Log in, answer the survey, train two epochs, revert one, and finish."""
+    page.goto(base + "/login")
+    page.fill("#student_id", student_id)
+    page.fill("#name", name)
+    page.click("main button[type=submit]")
+    for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
+        page.check(selector)
+    page.click("main button[type=submit]")
+    page.click("text=Start a dataset")
+    if page.url.endswith("/runs/new"):
+        start_when_ready(page)
+    page.click("main form button[type=submit]")
+    page.wait_for_function("document.getElementById('train').dataset.busy === 'false'", timeout=120_000)
+    submit_training(page)
+    page.check("input[name=kind][value=revert]")
+    submit_training(page)
+    page.check("input[name=kind][value=done]")
+    page.click("form.action-form button[type=submit]")
+    page.wait_for_url("**/result")
+    shot(page, "11-result-with-baselines")
+    assert "Automatic player" in page.locator("main").inner_text()
+
+
+def staff_login(page: Page, base: str, username: str) -> None:
+    page.goto(base + "/staff/login")
+    page.fill("#username", username)
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("main button[type=submit]")
+
+
+def test_instructor_dashboard_replay_and_research(staffed_server, browser):
+    base = staffed_server
+    student = browser.new_page(viewport={"width": 1280, "height": 900})
+    play_short_game(student, base, "s7", "Alan Turing")
+    student.goto(base + "/instructor")
+    assert "this page is for instructors" in student.locator("main").inner_text()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base + "/staff/login")
+    shot(page, "12-staff-login")
+    staff_login(page, base, "prof")
+    page.wait_for_url("**/instructor")
+    assert "Alan Turing" in page.locator("main").inner_text()
+    shot(page, "13-instructor-dashboard")
+    page.click("text=Alan Turing")
+    page.click("td a:has-text('Replay')")
+    page.wait_for_url("**/replay")
+    page.wait_for_selector(".replay-now:has-text('Before action 1')")
+    assert page.locator(".replay-column").count() == 2  # the player beside the automatic player
+    page.locator("#replay-step").fill("3")  # the Revert: the curves before it show two epochs
+    page.wait_for_selector(".replay-column >> nth=0 >> .replay-chart canvas")  # the step-through chart drew
+    assert page.locator("#replay-step-label").inner_text() == "3"
+    assert page.locator(".replay-column >> nth=0 >> tr.current").inner_text().startswith("3")
+    assert "Before action 3: epoch 2" in page.locator(".replay-column >> nth=0 >> .replay-now").inner_text()
+    shot(page, "14-instructor-replay")
+    page.goto(base + "/instructor/settings")
+    page.fill("#class_code", "turing-42")
+    page.check("input[name=reveal_test_accuracy]")
+    page.click("main button[type=submit]")
+    assert page.locator(".saved").is_visible()
+    shot(page, "15-instructor-settings")
+
+    researcher = browser.new_page(viewport={"width": 1280, "height": 900})
+    staff_login(researcher, base, "res")
+    researcher.wait_for_url("**/research")
+    assert "participants" in researcher.locator("main").inner_text()
+    shot(researcher, "16-research")
+
+    login = browser.new_page(viewport={"width": 1280, "height": 900})
+    login.goto(base + "/login")
+    assert login.locator("#class_code").is_visible()  # the class code is required now
+    shot(login, "17-login-with-class-code")

@@ -43,6 +43,7 @@
             width: Math.max(260, element.clientWidth), height: 200,
             scales: { x: { time: false, range: function () { return [0.5, Math.max(s.epochs[s.epochs.length - 1] + 0.5, 1.5)]; } },
                       y: { range: [0, 1] } },
+            axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } }, {}],
             series: [{ label: "epoch" },
                      { label: "train acc", stroke: "#2563eb", width: 2, points: { show: true, size: 5 } },
                      { label: "val acc", stroke: "#dc2626", width: 2, points: { show: true, size: 5 } }]
