@@ -12,7 +12,6 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
 from app.accounts.pages import router as accounts_router
 from app.classroom.service import allowed_families, class_settings
@@ -27,6 +26,9 @@ from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
 from app.research.pages import router as research_router
 from app.runs.pages import router as runs_router
+from app.security.csrf import OriginCheckMiddleware
+from app.security.pages import router as security_router
+from app.security.sessions import ServerSessionMiddleware
 from app.staff.pages import router as staff_router
 from app.staff.service import StaffLoginRequired, current_staff
 from app.settings import Settings, load_settings
@@ -62,13 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.notifier = notifier
     app.state.runner = runner
-    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, same_site="lax", https_only=False,
-                       session_cookie="hyperquest_session")
+    # Outermost last: the Origin check runs before anything else, then the session is loaded.
+    app.add_middleware(ServerSessionMiddleware, secret_key=settings.secret_key, session_factory=session_factory,
+                       https_only=settings.secure_cookies)
+    app.add_middleware(OriginCheckMiddleware)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(accounts_router)
     app.include_router(runs_router)
     app.include_router(leaderboard_router)
     app.include_router(health_router)
+    app.include_router(security_router)
     app.include_router(staff_router)
     app.include_router(research_router)
     app.include_router(instructor_router)

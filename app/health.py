@@ -16,4 +16,5 @@ def healthz(request: Request):
         db.execute(text("SELECT 1"))
     runner = request.app.state.runner
     return JSONResponse({"status": "ok", "mode": "embedded" if request.app.state.settings.embedded else "celery",
-                         "queue": "ok" if runner.healthy else "unavailable"})
+                         "queue": "ok" if runner.healthy else "unavailable",
+                         "open_streams": request.app.state.notifier.open_streams})

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         description="Signs session cookies; set a long random value in production.",
     )
 
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure even when the request looks like plain HTTP (set behind a TLS proxy).",
+    )
     pseudonym_secret: str | None = Field(
         default=None,
         min_length=16,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Student
 from app.errors import LoginRequired
 from app.paths import TEMPLATES
+from app.security import csrf
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
 
@@ -32,16 +33,19 @@ def _fmt_knob(value: float | int | None) -> str:
 templates.env.filters["lr"] = _fmt_lr
 templates.env.filters["num"] = _fmt_num
 templates.env.filters["knob"] = _fmt_knob
+templates.env.globals["csrf_token"] = csrf.csrf_token
 
 
 async def form_data(request: Request) -> FormData:
-    """The posted form, read on the event loop so the handler itself can be a plain (threadpool) function.
+    """The posted form, CSRF-checked, read on the event loop so the handler can be a plain (threadpool) function.
 
     Handlers that touch the database must not run on the event loop: a blocking query or a wait
     for a pooled connection there would stall every other request, including the ones that would
     give the connection back.
     """
-    return await request.form()
+    form = await request.form()
+    csrf.verify(request, form)
+    return form
 
 
 def get_db(request: Request) -> Iterator[Session]:

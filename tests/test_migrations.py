@@ -8,7 +8,7 @@ from app.db.models import Base
 from tests.webutil import postgres_available, postgres_database
 
 TABLES = {"students", "survey_responses", "datasets", "runs", "actions", "epochs", "checkpoints", "class_settings",
-          "staff_accounts"}
+          "staff_accounts", "web_sessions"}
 
 
 def check_round_trip(url: str) -> None:

@@ -19,6 +19,7 @@ from app.db import migrate
 from app.runs import service
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.settings import Settings
+from app.ops.http import GameClient
 from app.ops.processes import hyperquest_env, start_server, start_worker
 from tests.services import REDIS_URL, PrivateRedis, TcpProxy, delete_prefix, redis_available
 from tests.webutil import postgres_available, postgres_database
@@ -115,7 +116,7 @@ class Browserless:
 
     def __init__(self, stack: Stack, student_id: str = "s1") -> None:
         self.stack = stack
-        self.http = httpx.Client(base_url=stack.base, follow_redirects=False, timeout=30)
+        self.http = GameClient(base_url=stack.base, follow_redirects=False, timeout=30)
         assert self.http.post("/login", data={"student_id": student_id, "name": "Ada Lovelace"}).status_code == 303
         survey = {"education": "Masters student", "experience_years": "Less than 6 months",
                   "self_rating": "Some experience", "network_types": ["Convolutional neural networks"]}
@@ -260,7 +261,7 @@ def test_postgresql_unreachable_gives_503_then_recovers():
             player = Browserless(deployment)
             run_id = player.start()
             deployment.wait_ready(run_id)
-            assert player.http.get("/healthz").json() == {"status": "ok", "mode": "celery", "queue": "ok"}
+            assert player.http.get("/healthz").json() == {"status": "ok", "mode": "celery", "queue": "ok", "open_streams": 0}
             proxy.cut()
             assert player.http.get("/healthz").status_code == 503
             for path in ("/instructions", f"/runs/{run_id}", "/leaderboard"):
@@ -286,14 +287,15 @@ def test_twenty_concurrent_continues_train_exactly_one_epoch():
         run_id = player.start()
         deployment.wait_ready(run_id)
         expected = deployment.run(run_id).actions_used + 1
+        token = player.http.get("/session/csrf").json()["csrf_token"]
         cookies = dict(player.http.cookies)
         barrier = threading.Barrier(20)
 
         def post(_):
             with httpx.Client(base_url=deployment.base, cookies=cookies, timeout=60) as client:
                 barrier.wait()
-                return client.post(f"/runs/{run_id}/actions",
-                                   data={"kind": "continue", "expected_action": str(expected)}).status_code
+                return client.post(f"/runs/{run_id}/actions", data={"kind": "continue", "expected_action": str(expected),
+                                                                    "csrf_token": token}).status_code
 
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
             codes = list(pool.map(post, range(20)))

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.factory import create_app
+from app.ops.http import CsrfMixin
 from app.runs.models import Run
 from app.settings import Settings
 
@@ -117,9 +118,13 @@ class Player:
         return self.wait_ready(run_id)
 
 
+class GameTestClient(CsrfMixin, TestClient):
+    """TestClient that sends the session's CSRF token with every POST, as the site's own forms do."""
+
+
 @contextmanager
 def game(database_url: str, **overrides):
     """A running app (migrations applied, runner started) and a Player bound to it."""
     app = create_app(test_settings(database_url, **overrides))
-    with TestClient(app) as client:
+    with GameTestClient(app) as client:
         yield Player(client, app)

@@ -81,7 +81,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
 
 
 @router.post("/logout")
-def logout(request: Request):
+def logout(request: Request, _: FormData = Depends(form_data)):
     """Forget the session."""
     request.session.clear()
     return see_other("/login")

@@ -25,6 +25,7 @@ import redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
+from app.ops.http import GameClient
 from app.ops.processes import hyperquest_env, start_server, start_worker
 from app.runs.models import ActionRecord
 from engine.errors import ConfigError
@@ -112,7 +113,7 @@ def _play(base: str, db: sessionmaker, rounds: int) -> tuple[list[float], list[f
     """Continue ``rounds`` times (new runs as the epoch budget runs out); collect both overheads in ms."""
     to_start: list[float] = []
     to_browser: list[float] = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with GameClient(base_url=base, timeout=60) as http:
         http.post("/login", data={"student_id": "bench", "name": "Latency Bench"})
         http.post("/survey", data={"education": "Masters student", "experience_years": "Less than 6 months",
                                    "self_rating": "Some experience", "network_types": ["Convolutional neural networks"]})

@@ -35,7 +35,7 @@ STREAM_POLL_SECONDS = 2.0
 
 
 @router.post("/runs")
-def start(request: Request, db: Session = Depends(get_db)):
+def start(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """"Start a dataset": draw a ready dataset from the pool and show the initial configuration."""
     student = require_student(request, db)
     run, created = service.start_run(db, student, request.app.state.settings)

@@ -40,7 +40,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
 
 
 @router.post("/staff/logout")
-def logout(request: Request):
+def logout(request: Request, _: FormData = Depends(form_data)):
     """Forget the staff session."""
     request.session.clear()
     return see_other("/staff/login")

@@ -1,0 +1,113 @@
+"""Server-side sessions behind a signed, opaque cookie (an ASGI middleware providing ``request.session``).
+
+The cookie carries only a random session id signed with the secret key (HttpOnly, SameSite=Lax,
+Secure over HTTPS). The session's contents (who is logged in, the CSRF token) live in the
+``web_sessions`` table, so logging out revokes the id for good: a copied or replayed cookie is
+refused afterwards, as is one whose signature does not match. Logging in (any change of who is
+logged in) rotates the id, so a session id planted before login is worthless after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import anyio
+from itsdangerous import BadSignature, Signer
+from sqlalchemy.orm import sessionmaker
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+
+from app.db.base import utcnow
+from app.security.models import WebSession
+
+COOKIE_NAME = "hyperquest_session"
+#: The keys a session may hold; anything else is a programming error.
+KEYS = ("student_pk", "staff_pk", "csrf")
+IDENTITY = ("student_pk", "staff_pk")
+LIFETIME = dt.timedelta(days=7)
+
+
+def _load(factory: sessionmaker, sid: str) -> dict | None:
+    with factory() as db:
+        row = db.get(WebSession, sid)
+        if row is None or row.revoked_at is not None or _aware(row.expires_at) < utcnow():
+            return None
+        return {k: v for k, v in (("student_pk", row.student_pk), ("staff_pk", row.staff_pk), ("csrf", row.csrf_token))
+                if v is not None}
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without a timezone; they are stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _save(factory: sessionmaker, old_sid: str | None, data: dict, rotate: bool) -> str | None:
+    """Persist ``data``; returns the session id the cookie must now carry (None: clear the cookie)."""
+    with factory() as db:
+        old = db.get(WebSession, old_sid) if old_sid else None
+        if old is not None and (rotate or not data):
+            old.revoked_at = utcnow()
+            old = None
+        sid = None
+        if data:
+            if old is None:
+                old = WebSession(id=secrets.token_urlsafe(32), expires_at=utcnow() + LIFETIME)
+                db.add(old)
+            old.student_pk, old.staff_pk, old.csrf_token = data.get("student_pk"), data.get("staff_pk"), data.get("csrf")
+            sid = old.id
+        db.commit()
+        return sid
+
+
+class ServerSessionMiddleware:
+    """Loads the session before the app runs and saves (or rotates, or revokes) it before the response starts."""
+
+    def __init__(self, app, secret_key: str, session_factory: sessionmaker, https_only: bool = False) -> None:
+        self.app = app
+        self.signer = Signer(secret_key, salt="hyperquest-session")
+        self.session_factory = session_factory
+        self.https_only = https_only
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        raw = connection.cookies.get(COOKIE_NAME)
+        sid = self._unsign(raw) if raw else None
+        loaded = await anyio.to_thread.run_sync(_load, self.session_factory, sid) if sid else None
+        if loaded is None:
+            sid = None
+        scope["session"] = dict(loaded or {})
+        original = dict(loaded or {})
+        had_cookie = raw is not None
+        secure = self.https_only or scope.get("scheme") == "https"
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                data = {k: v for k, v in scope["session"].items() if k in KEYS and v is not None}
+                if data != original:
+                    rotate = any(data.get(k) != original.get(k) for k in IDENTITY)
+                    new_sid = await anyio.to_thread.run_sync(_save, self.session_factory, sid, data, rotate)
+                    self._set_cookie(message, new_sid, secure)
+                elif had_cookie and sid is None:
+                    self._set_cookie(message, None, secure)  # a tampered, revoked or expired cookie is cleared
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    def _unsign(self, raw: str) -> str | None:
+        try:
+            return self.signer.unsign(raw).decode()
+        except BadSignature:
+            return None
+
+    def _set_cookie(self, message, sid: str | None, secure: bool) -> None:
+        headers = MutableHeaders(scope=message)
+        attributes = "Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        if sid is None:
+            headers.append("Set-Cookie", f"{COOKIE_NAME}=; {attributes}; Max-Age=0")
+        else:
+            value = self.signer.sign(sid).decode()
+            headers.append("Set-Cookie", f"{COOKIE_NAME}={value}; {attributes}; Max-Age={int(LIFETIME.total_seconds())}")
