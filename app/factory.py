@@ -27,6 +27,8 @@ from app.runner.notify import Notifier
 from app.research.pages import router as research_router
 from app.runs.pages import router as runs_router
 from app.security.csrf import OriginCheckMiddleware
+from app.security.headers import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.security.ratelimit import RateLimits
 from app.security.pages import router as security_router
 from app.security.sessions import ServerSessionMiddleware
 from app.staff.pages import router as staff_router
@@ -64,10 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.notifier = notifier
     app.state.runner = runner
-    # Outermost last: the Origin check runs before anything else, then the session is loaded.
+    app.state.rate_limits = RateLimits(settings)
+    # Added innermost first. Outer to inner: security headers on every response (refusals included),
+    # the cross-site Origin check, the body size cap, then the server-side session.
     app.add_middleware(ServerSessionMiddleware, secret_key=settings.secret_key, session_factory=session_factory,
                        https_only=settings.secure_cookies)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(OriginCheckMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(accounts_router)
     app.include_router(runs_router)

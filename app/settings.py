@@ -6,7 +6,8 @@ import hashlib
 import hmac
 from typing import Literal
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +63,12 @@ class Settings(BaseSettings):
         description="Signs session cookies; set a long random value in production.",
     )
 
+    rate_limits_enabled: bool = Field(default=True, description="Turn the login and action rate limits on or off.")
+    rate_limit_login_per_ip: str = Field(default="300/minute", description="Login attempts per IP address (a class may share one NAT address).")
+    rate_limit_login_per_account: str = Field(default="10/minute", description="Login attempts per student ID or staff username.")
+    rate_limit_actions_per_ip: str = Field(default="1200/minute", description="Game actions (POSTs) per IP address.")
+    rate_limit_actions_per_student: str = Field(default="60/minute", description="Game actions (POSTs) per student.")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024, description="Largest request body accepted.")
     secure_cookies: bool = Field(
         default=False,
         description="Mark the session cookie Secure even when the request looks like plain HTTP (set behind a TLS proxy).",
@@ -71,6 +78,17 @@ class Settings(BaseSettings):
         min_length=16,
         description="Keys the HMAC that turns student IDs into export pseudonyms; defaults to one derived from the secret key.",
     )
+
+    @field_validator("rate_limit_login_per_ip", "rate_limit_login_per_account", "rate_limit_actions_per_ip",
+                     "rate_limit_actions_per_student")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        """A rate such as ``10/minute`` or ``100 per hour``."""
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as 10/minute") from None
+        return value
 
     @property
     def pseudonym_key(self) -> bytes:

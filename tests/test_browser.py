@@ -87,8 +87,7 @@ def start_when_ready(page: Page) -> None:
 def submit_training(page: Page) -> None:
     """Press the training form's Submit and wait until the page says the epoch is done."""
     page.click("form.action-form button[type=submit]")
-    page.wait_for_function("document.getElementById('train') && document.getElementById('train').dataset.busy === 'false'",
-                           timeout=120_000)
+    page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
 
 
 def test_play_a_whole_game(server, browser, request):
@@ -123,7 +122,7 @@ def test_play_a_whole_game(server, browser, request):
     page.check("input[name=lr][value='0.1']")
     page.check("input[name=depth][value='2']")
     page.click("main form button[type=submit]")
-    page.wait_for_function("document.getElementById('train').dataset.busy === 'false'", timeout=120_000)
+    page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
     assert page.locator("text=Action 1 of max 60").is_visible()
     assert page.locator("text=(After training 1 of max 30 epochs)").is_visible()
 
@@ -166,7 +165,7 @@ def test_play_a_whole_game(server, browser, request):
     if mobile.url.endswith("/runs/new"):
         start_when_ready(mobile)
     mobile.click("main form button[type=submit]")
-    mobile.wait_for_function("document.getElementById('train').dataset.busy === 'false'", timeout=120_000)
+    mobile.wait_for_selector("#train[data-busy='false']", timeout=120_000)
     shot(mobile, f"{mode}-10-training-phone")
     phone.close()
 
@@ -195,7 +194,7 @@ def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
     if page.url.endswith("/runs/new"):
         start_when_ready(page)
     page.click("main form button[type=submit]")
-    page.wait_for_function("document.getElementById('train').dataset.busy === 'false'", timeout=120_000)
+    page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
     submit_training(page)
     page.check("input[name=kind][value=revert]")
     submit_training(page)

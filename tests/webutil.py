@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.factory import create_app
 from app.ops.http import CsrfMixin
+from app.datasets.models import DatasetRecord
 from app.runs.models import Run
 from app.settings import Settings
 
@@ -79,6 +80,9 @@ class Player:
     def start(self, timeout: float = 120) -> int:
         """Start a dataset, waiting while the pool's datasets still compute their baselines."""
         deadline = time.monotonic() + timeout
+        while not self.pool_ready():  # wait here rather than hammering POST /runs (a rate-limited action)
+            assert time.monotonic() < deadline, "no pool dataset became ready"
+            time.sleep(0.1)
         while True:
             response = self.client.post("/runs", follow_redirects=False)
             assert response.status_code == 303, response.text
@@ -86,6 +90,11 @@ class Player:
                 return int(re.search(r"/runs/(\d+)/configure", response.headers["location"]).group(1))
             assert time.monotonic() < deadline, "no pool dataset became ready"
             time.sleep(0.1)
+
+    def pool_ready(self) -> bool:
+        """True once some dataset has all its baselines."""
+        with self.app.state.session_factory() as db:
+            return db.scalar(select(DatasetRecord.id).where(DatasetRecord.baseline_status == "done").limit(1)) is not None
 
     def configure(self, run_id: int, **choices):
         data = {"width": "32", "lr": "0.1", "depth": "2", "dropout": "0"}

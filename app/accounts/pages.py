@@ -14,6 +14,7 @@ from app.accounts.models import Student, SurveyResponse
 from app.accounts.survey import QUESTIONS, parse_answers
 from app.classroom.service import class_code_matches, class_settings
 from app.errors import WebError
+from app.security.ratelimit import client_ip, limits_of
 from app.runs.service import runs_finished
 from app.web import current_student, form_data, get_db, render, require_student
 
@@ -56,6 +57,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     """Log in with a student ID and name; the first login creates the student."""
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
+    limits_of(request).check("login", ip=client_ip(request), account=student_id.lower()[:64])
     error = None
     row = class_settings(db, request.app.state.settings)
     if not STUDENT_ID_PATTERN.match(student_id):
@@ -72,8 +74,11 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     if student is None:
         student = Student(student_id=student_id, name=name)
         db.add(student)
-    else:
-        student.name = name
+    elif student.name.casefold() != name.casefold() or student.role != "student":
+        # Knowing someone's student ID is not enough to play as them.
+        context = {"student": None, "form": {"student_id": student_id, "name": ""}, "needs_code": bool(row.class_code),
+                   "error": "That student ID and name do not match. Use the name you first logged in with."}
+        return render(request, "login.html", context, 422)
     db.commit()
     request.session.clear()
     request.session["student_pk"] = student.id

@@ -20,6 +20,7 @@ from app.datasets.service import pool_records
 from app.errors import Conflict, WebError
 from app.leaderboard.service import normalised_score, rank_on_dataset
 from app.runs import service
+from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
 from app.runs.models import ENDED, FAILED, Run
 from app.runs.view import chart_series, dataset_stats, training_view
@@ -38,6 +39,7 @@ STREAM_POLL_SECONDS = 2.0
 def start(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """"Start a dataset": draw a ready dataset from the pool and show the initial configuration."""
     student = require_student(request, db)
+    limits_of(request).check("action", ip=client_ip(request), student=student.id)
     run, created = service.start_run(db, student, request.app.state.settings)
     db.commit()
     for dataset_id in created:
@@ -88,6 +90,7 @@ def _configure(request, student, run, db, error, form, status_code):
 def configure(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Submit the initial configuration: trains epoch 1 in the background."""
     student = require_student(request, db)
+    limits_of(request).check("action", ip=client_ip(request), student=student.id)
     form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
     if run.status != service.CONFIGURING:
@@ -150,6 +153,7 @@ def parse_action_form(form: dict[str, str]) -> tuple[int, Action]:
 def act(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Continue, Revert or Done, checked against the rules on the server."""
     student = require_student(request, db)
+    limits_of(request).check("action", ip=client_ip(request), student=student.id)
     form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
     try:

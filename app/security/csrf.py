@@ -41,7 +41,10 @@ def verify(request: Request, form: FormData) -> None:
 
 
 def _origin_of(url: str) -> str | None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparseable, e.g. "http://[": not this site, so refused below
+        return "invalid:"
     return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else None
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.accounts.pages import see_other
+from app.security.ratelimit import client_ip, limits_of
 from app.staff.models import INSTRUCTOR
 from app.staff.service import SESSION_KEY, authenticate, current_staff
 from app.web import form_data, get_db, render
@@ -30,6 +31,7 @@ def login_page(request: Request, db: Session = Depends(get_db)):
 def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db)):
     """Check the password; one message for an unknown name or a wrong password."""
     username = str(form.get("username", "")).strip()[:64]
+    limits_of(request).check("login", ip=client_ip(request), account=f"staff:{username.lower()}")
     account = authenticate(db, username, str(form.get("password", ""))[:1024])
     if account is None:
         return render(request, "staff_login.html", {"student": None, "staff": None, "username": username,
