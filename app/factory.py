@@ -30,7 +30,7 @@ from app.security.csrf import OriginCheckMiddleware
 from app.security.headers import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.security.ratelimit import RateLimits
 from app.security.pages import router as security_router
-from app.security.sessions import ServerSessionMiddleware
+from app.security.sessions import ServerSessionMiddleware, purge_sessions
 from app.staff.pages import router as staff_router
 from app.staff.service import StaffLoginRequired, current_staff
 from app.settings import Settings, load_settings
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         migrate.upgrade(settings.database_url)
         _prepare_pool(session_factory, settings)
+        purge_sessions(session_factory)  # the table would otherwise grow with every anonymous visitor
         notifier.bind(asyncio.get_running_loop())
         runner.start()
         try:

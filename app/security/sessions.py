@@ -14,6 +14,7 @@ import secrets
 
 import anyio
 from itsdangerous import BadSignature, Signer
+from sqlalchemy import delete, or_
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
@@ -58,6 +59,16 @@ def _save(factory: sessionmaker, old_sid: str | None, data: dict, rotate: bool) 
             sid = old.id
         db.commit()
         return sid
+
+
+def purge_sessions(factory: sessionmaker, keep_revoked: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Delete expired sessions and those revoked more than ``keep_revoked`` ago; returns how many."""
+    now = utcnow()
+    with factory() as db:
+        count = db.execute(delete(WebSession).where(or_(WebSession.expires_at < now,
+                                                        WebSession.revoked_at < now - keep_revoked))).rowcount
+        db.commit()
+    return count
 
 
 class ServerSessionMiddleware:
