@@ -29,7 +29,7 @@ BALANCE_ROUNDS = 50
 
 
 class Teacher:
-    """A random CNN (3x3 conv, ReLU, 1x1 conv, ReLU, global average pool, linear) in float64."""
+    """A random CNN in float64: 3x3 conv, ReLU, 2x2 average pool, 3x3 conv, ReLU, global pool, linear."""
 
     def __init__(self, g: torch.Generator, num_classes: int, width: int, blobs: float) -> None:
         """Draw the weights, then calibrate feature scales and class offsets on reference images."""
@@ -37,7 +37,7 @@ class Teacher:
         # Zero-mean filters per input channel: flat colour alone must not decide the class.
         self.w1 = (w1.view(width, 3, 9) - w1.view(width, 3, 9).mean(dim=2, keepdim=True)).view(width, 27)
         self.b1 = torch.randn((width, 1), generator=g, dtype=torch.float64) * 0.5
-        self.w2 = torch.randn((width, width), generator=g, dtype=torch.float64) / width**0.5
+        self.w2 = torch.randn((width, 9 * width), generator=g, dtype=torch.float64) / (9 * width) ** 0.5
         self.b2 = torch.randn((width, 1), generator=g, dtype=torch.float64) * 0.5
         self.w3 = torch.randn((num_classes, width), generator=g, dtype=torch.float64)
         self.mean = torch.zeros(width, dtype=torch.float64)
@@ -53,9 +53,11 @@ class Teacher:
         out = []
         for sl in common.chunks(len(images)):
             # conv as unfold + matmul: float64 conv2d is an order of magnitude slower.
-            patches = F.unfold(images[sl], 3, padding=1)  # [m,27,h*w]
-            h = F.relu(self.w1 @ patches + self.b1)
-            h = F.relu(self.w2 @ h + self.b2)
+            m, _, side, _ = images[sl].shape
+            h = F.relu(self.w1 @ F.unfold(images[sl], 3, padding=1) + self.b1)  # [m,width,h*w]
+            # Pooling before the second conv: its features combine parts of a larger area.
+            h = F.avg_pool2d(h.view(m, -1, side, side), 2)
+            h = F.relu(self.w2 @ F.unfold(h, 3, padding=1) + self.b2)
             out.append(h.mean(dim=2))
         return torch.cat(out)
 
