@@ -12,6 +12,9 @@ from app.settings import Settings
 from engine.datasets import FAMILIES
 
 SETTINGS_ID = 1
+#: Families a new class starts with: those whose calibration meets the "worth playing" targets
+#: (docs/calibration.md). "teacher" stays available to instructors who opt in; it is hard at CPU sizes.
+DEFAULT_FAMILIES = ["clusters", "shapes", "textures"]
 MAX_POOL_SIZE = 200
 CLASS_CODE_MAX = 64
 
@@ -20,8 +23,8 @@ def class_settings(db: Session, settings: Settings) -> ClassSettings:
     """The class settings row; the first call creates it from the deployment's defaults."""
     row = db.get(ClassSettings, SETTINGS_ID)
     if row is None:
-        row = ClassSettings(id=SETTINGS_ID, class_code=None, pool_size=settings.pool_size, allowed_families=[],
-                            reveal_test_accuracy=False)
+        row = ClassSettings(id=SETTINGS_ID, class_code=None, pool_size=settings.pool_size,
+                            allowed_families=list(DEFAULT_FAMILIES), reveal_test_accuracy=False)
         db.add(row)
         db.flush()
     return row
