@@ -49,7 +49,13 @@ async def form_data(request: Request) -> FormData:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request; views commit once, explicitly."""
+    """One session per request; views commit once, explicitly.
+
+    Routes take it with ``Depends(get_db, scope="function")`` so the connection goes back to the
+    pool when the handler returns, before the response starts: the session middleware saves the
+    browser session on a connection of its own at that moment, and holding both at once would let a
+    burst of requests deadlock the pool.
+    """
     with request.app.state.session_factory() as db:
         yield db
 

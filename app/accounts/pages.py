@@ -33,7 +33,7 @@ def see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/")
-def home(request: Request, db: Session = Depends(get_db)):
+def home(request: Request, db: Session = Depends(get_db, scope="function")):
     """Send each visitor to the step they are at."""
     student = current_student(request, db)
     if student is None:
@@ -46,14 +46,14 @@ def _needs_code(request: Request, db: Session) -> bool:
 
 
 @router.get("/login")
-def login_page(request: Request, db: Session = Depends(get_db)):
+def login_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The login form (with a class code field when the instructor requires one)."""
     return render(request, "login.html", {"student": current_student(request, db), "form": {}, "error": None,
                                           "needs_code": _needs_code(request, db)})
 
 
 @router.post("/login")
-def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Log in with a student ID and name; the first login creates the student."""
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
@@ -93,7 +93,7 @@ def logout(request: Request, _: FormData = Depends(form_data)):
 
 
 @router.get("/survey")
-def survey_page(request: Request, db: Session = Depends(get_db)):
+def survey_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The survey, once per student."""
     student = require_student(request, db)
     if _has_survey(db, student):
@@ -102,7 +102,7 @@ def survey_page(request: Request, db: Session = Depends(get_db)):
 
 
 @router.post("/survey")
-def submit_survey(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def submit_survey(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Store the answers (a second submission changes nothing)."""
     student = require_student(request, db)
     if _has_survey(db, student):
@@ -120,7 +120,7 @@ def submit_survey(request: Request, form: FormData = Depends(form_data), db: Ses
 
 
 @router.get("/instructions")
-def instructions(request: Request, db: Session = Depends(get_db)):
+def instructions(request: Request, db: Session = Depends(get_db, scope="function")):
     """How to play, and how many networks the student has trained."""
     student = require_student(request, db)
     if not _has_survey(db, student):

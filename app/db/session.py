@@ -24,7 +24,8 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Up to 30 connections per web process: FastAPI runs handlers on a 40-thread pool.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

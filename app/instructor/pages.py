@@ -29,7 +29,7 @@ def _page(request: Request, db: Session, template: str, context: dict, status_co
 
 
 @router.get("")
-def dashboard(request: Request, db: Session = Depends(get_db)):
+def dashboard(request: Request, db: Session = Depends(get_db, scope="function")):
     """Class overview and the list of students."""
     require_role(request, db, INSTRUCTOR)
     settings = request.app.state.settings
@@ -41,7 +41,7 @@ def dashboard(request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/students/{student_pk}")
-def student_page(student_pk: int, request: Request, db: Session = Depends(get_db)):
+def student_page(student_pk: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """One student's runs."""
     require_role(request, db, INSTRUCTOR)
     student = db.get(Student, student_pk)
@@ -62,7 +62,7 @@ def _bot_run(db: Session, dataset: DatasetRecord) -> Run | None:
 
 
 @router.get("/runs/{run_id}/replay")
-def replay_page(run_id: int, request: Request, db: Session = Depends(get_db)):
+def replay_page(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """A run replayed action by action, beside the bot's run on the same dataset."""
     require_role(request, db, INSTRUCTOR)
     run = _run_or_404(db, run_id)
@@ -76,7 +76,7 @@ def replay_page(run_id: int, request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/runs/{run_id}/replay.json")
-def replay_json(run_id: int, request: Request, db: Session = Depends(get_db)):
+def replay_json(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """The replay's steps (and the bot's) for the step-through charts."""
     require_role(request, db, INSTRUCTOR)
     run = _run_or_404(db, run_id)
@@ -86,7 +86,7 @@ def replay_json(run_id: int, request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/settings")
-def settings_page(request: Request, db: Session = Depends(get_db)):
+def settings_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The class settings form."""
     require_role(request, db, INSTRUCTOR)
     return _settings(request, db, None, False, 200)
@@ -99,7 +99,7 @@ def _settings(request: Request, db: Session, error: str | None, saved: bool, sta
 
 
 @router.post("/settings")
-def save_settings(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def save_settings(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Save the class settings; new pool datasets start computing their baselines."""
     require_role(request, db, INSTRUCTOR)
     settings = request.app.state.settings
@@ -119,7 +119,7 @@ def save_settings(request: Request, posted: FormData = Depends(form_data), db: S
 
 
 @router.get("/standings.csv")
-def standings(request: Request, db: Session = Depends(get_db)):
+def standings(request: Request, db: Session = Depends(get_db, scope="function")):
     """The overall standings as a CSV download."""
     require_role(request, db, INSTRUCTOR)
     return Response(service.standings_csv(db), media_type="text/csv; charset=utf-8",

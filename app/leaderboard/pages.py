@@ -14,7 +14,7 @@ router = APIRouter()
 
 
 @router.get("/leaderboard")
-def leaderboard(request: Request, db: Session = Depends(get_db)):
+def leaderboard(request: Request, db: Session = Depends(get_db, scope="function")):
     """Overall standings and one table per dataset, players beside the baseline."""
     context = {"student": current_student(request, db), "staff": current_staff(request, db), "overall": overall(db),
                "boards": per_dataset(db), "computed_at": utcnow(), "min_spread": MIN_SPREAD}

@@ -18,7 +18,7 @@ router = APIRouter()
 
 
 @router.get("/research")
-def research_home(request: Request, db: Session = Depends(get_db)):
+def research_home(request: Request, db: Session = Depends(get_db, scope="function")):
     """What an export contains now (row counts, every column) and the download links."""
     staff = require_role(request, db, RESEARCHER)
     counts = export.table_counts(db)
@@ -32,7 +32,7 @@ def research_home(request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/research/schema.md")
-def research_schema(request: Request, db: Session = Depends(get_db)):
+def research_schema(request: Request, db: Session = Depends(get_db, scope="function")):
     """The documented schema (docs/export-schema.md) as plain text."""
     require_role(request, db, RESEARCHER)
     if not export.SCHEMA_DOC.exists():
@@ -41,7 +41,7 @@ def research_schema(request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/research/export.zip")
-def research_export(request: Request, fmt: str = Query("csv", alias="format"), db: Session = Depends(get_db)):
+def research_export(request: Request, fmt: str = Query("csv", alias="format"), db: Session = Depends(get_db, scope="function")):
     """The whole export as a zip: one file per table, manifest.json and SCHEMA.md."""
     require_role(request, db, RESEARCHER)
     if fmt not in export.FORMATS:

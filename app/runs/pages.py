@@ -36,7 +36,7 @@ STREAM_POLL_SECONDS = 2.0
 
 
 @router.post("/runs")
-def start(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def start(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """"Start a dataset": draw a ready dataset from the pool and show the initial configuration."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
@@ -50,7 +50,7 @@ def start(request: Request, _: FormData = Depends(form_data), db: Session = Depe
 
 
 @router.get("/runs/new")
-def preparing(request: Request, db: Session = Depends(get_db)):
+def preparing(request: Request, db: Session = Depends(get_db, scope="function")):
     """Shown while the pool's datasets still compute their baselines; refreshes itself."""
     student = require_student(request, db)
     settings = request.app.state.settings
@@ -63,7 +63,7 @@ def preparing(request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/runs/{run_id}/configure")
-def configure_page(run_id: int, request: Request, db: Session = Depends(get_db)):
+def configure_page(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """Screen 4: initial configuration beside the dataset statistics."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -87,7 +87,7 @@ def _configure(request, student, run, db, error, form, status_code):
 
 
 @router.post("/runs/{run_id}/configure")
-def configure(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def configure(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Submit the initial configuration: trains epoch 1 in the background."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
@@ -107,7 +107,7 @@ def configure(run_id: int, request: Request, posted: FormData = Depends(form_dat
 
 
 @router.get("/runs/{run_id}")
-def training_page(run_id: int, request: Request, db: Session = Depends(get_db)):
+def training_page(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """Screen 5: the training page (or the result once the run has ended)."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -150,12 +150,14 @@ def parse_action_form(form: dict[str, str]) -> tuple[int, Action]:
 
 
 @router.post("/runs/{run_id}/actions")
-def act(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def act(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Continue, Revert or Done, checked against the rules on the server."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
     form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
+    if run.status == service.CONFIGURING:  # no training page to show yet: the configuration comes first
+        return see_other(f"/runs/{run.id}/configure")
     try:
         expected, action = parse_action_form(form)
         record = service.submit(db, student, run_id, expected, action)
@@ -226,7 +228,7 @@ async def events(run_id: int, request: Request):
 
 
 @router.get("/runs/{run_id}/history.json")
-def history(run_id: int, request: Request, db: Session = Depends(get_db)):
+def history(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """The curves for the charts."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -234,7 +236,7 @@ def history(run_id: int, request: Request, db: Session = Depends(get_db)):
 
 
 @router.get("/runs/{run_id}/result")
-def result(run_id: int, request: Request, db: Session = Depends(get_db)):
+def result(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
     """Screen 6: the score, the baseline, the rank on this dataset."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)

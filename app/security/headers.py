@@ -60,7 +60,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > self.max_bytes):
             await self._refuse(scope, receive, send)
             return
         received = 0

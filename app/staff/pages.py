@@ -21,14 +21,14 @@ def home_of(role: str) -> str:
 
 
 @router.get("/staff/login")
-def login_page(request: Request, db: Session = Depends(get_db)):
+def login_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The staff login form (instructors and researchers)."""
     return render(request, "staff_login.html", {"student": None, "staff": current_staff(request, db), "error": None,
                                                 "username": ""})
 
 
 @router.post("/staff/login")
-def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db)):
+def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Check the password; one message for an unknown name or a wrong password."""
     username = str(form.get("username", "")).strip()[:64]
     limits_of(request).check("login", ip=client_ip(request), account=f"staff:{username.lower()}")
