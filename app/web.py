@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Annotated, Iterator
 
-from fastapi import Request
+from fastapi import Path, Request
 from starlette.datastructures import FormData
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -15,6 +15,9 @@ from app.paths import TEMPLATES
 from app.security import csrf
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+
+#: A database id in a URL: out-of-range values (which no database integer can hold) are a 404.
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _fmt_lr(value: float | None) -> str:

@@ -17,7 +17,7 @@ from app.instructor.replay import describe_choice, replay_steps
 from app.runs.models import Run
 from app.staff.models import INSTRUCTOR
 from app.staff.service import require_role
-from app.web import form_data, get_db, render
+from app.web import RecordId, form_data, get_db, render
 from engine.datasets import FAMILIES
 
 router = APIRouter(prefix="/instructor")
@@ -41,7 +41,7 @@ def dashboard(request: Request, db: Session = Depends(get_db, scope="function"))
 
 
 @router.get("/students/{student_pk}")
-def student_page(student_pk: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def student_page(student_pk: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """One student's runs."""
     require_role(request, db, INSTRUCTOR)
     student = db.get(Student, student_pk)
@@ -62,7 +62,7 @@ def _bot_run(db: Session, dataset: DatasetRecord) -> Run | None:
 
 
 @router.get("/runs/{run_id}/replay")
-def replay_page(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """A run replayed action by action, beside the bot's run on the same dataset."""
     require_role(request, db, INSTRUCTOR)
     run = _run_or_404(db, run_id)
@@ -76,7 +76,7 @@ def replay_page(run_id: int, request: Request, db: Session = Depends(get_db, sco
 
 
 @router.get("/runs/{run_id}/replay.json")
-def replay_json(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def replay_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """The replay's steps (and the bot's) for the step-through charts."""
     require_role(request, db, INSTRUCTOR)
     run = _run_or_404(db, run_id)

@@ -24,7 +24,7 @@ from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
 from app.runs.models import ENDED, FAILED, Run
 from app.runs.view import chart_series, dataset_stats, training_view
-from app.web import form_data, get_db, render, require_student
+from app.web import RecordId, form_data, get_db, render, require_student
 from engine.actions import KINDS, Action
 from engine.config import INITIAL_CHOICES, KNOBS
 from engine.errors import ActionSyntaxError
@@ -63,7 +63,7 @@ def preparing(request: Request, db: Session = Depends(get_db, scope="function"))
 
 
 @router.get("/runs/{run_id}/configure")
-def configure_page(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def configure_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """Screen 4: initial configuration beside the dataset statistics."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -87,7 +87,7 @@ def _configure(request, student, run, db, error, form, status_code):
 
 
 @router.post("/runs/{run_id}/configure")
-def configure(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def configure(run_id: RecordId, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Submit the initial configuration: trains epoch 1 in the background."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
@@ -107,7 +107,7 @@ def configure(run_id: int, request: Request, posted: FormData = Depends(form_dat
 
 
 @router.get("/runs/{run_id}")
-def training_page(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def training_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """Screen 5: the training page (or the result once the run has ended)."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -150,7 +150,7 @@ def parse_action_form(form: dict[str, str]) -> tuple[int, Action]:
 
 
 @router.post("/runs/{run_id}/actions")
-def act(run_id: int, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Continue, Revert or Done, checked against the rules on the server."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
@@ -198,7 +198,7 @@ def _authorize_stream(request: Request, run_id: int) -> None:
 
 
 @router.get("/runs/{run_id}/events")
-async def events(run_id: int, request: Request):
+async def events(run_id: RecordId, request: Request):
     """Server-sent events: training progress, then "ready" when the epoch has finished."""
     # Off the event loop, and no connection held: a stream can stay open for minutes.
     await run_in_threadpool(_authorize_stream, request, run_id)
@@ -228,7 +228,7 @@ async def events(run_id: int, request: Request):
 
 
 @router.get("/runs/{run_id}/history.json")
-def history(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def history(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """The curves for the charts."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -236,7 +236,7 @@ def history(run_id: int, request: Request, db: Session = Depends(get_db, scope="
 
 
 @router.get("/runs/{run_id}/result")
-def result(run_id: int, request: Request, db: Session = Depends(get_db, scope="function")):
+def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """Screen 6: the score, the baseline, the rank on this dataset."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
