@@ -44,8 +44,8 @@ def test_epoch_interrupted_by_a_restart_is_trained_after_it(tmp_path):
     # The server stopped mid-epoch: nothing was recorded, the action waits to be trained again.
     engine = create_engine(url)
     with engine.connect() as connection:
-        assert connection.scalar(select(func.count()).select_from(EpochRecord)) == 0
-        assert connection.scalar(select(ActionRecord.status)) in ("queued", "running")
+        assert connection.scalar(select(func.count()).select_from(EpochRecord).where(EpochRecord.run_id == run_id)) == 0
+        assert connection.scalar(select(ActionRecord.status).where(ActionRecord.run_id == run_id)) in ("queued", "running")
     engine.dispose()
     with game(url, dataset_size="small", baseline_epochs=1) as player:
         run = player.wait_ready(run_id)

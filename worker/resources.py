@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import torch
 from sqlalchemy.orm import sessionmaker
 
 from app.db.session import make_engine, make_session_factory
@@ -31,6 +32,8 @@ class WorkerResources:
 def worker_resources() -> WorkerResources:
     """This process's resources; the device is resolved here, in the process that trains."""
     settings = load_settings()
+    if settings.training_threads:
+        torch.set_num_threads(settings.training_threads)
     return WorkerResources(
         settings=settings,
         session_factory=make_session_factory(make_engine(settings.database_url)),

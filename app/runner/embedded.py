@@ -9,9 +9,11 @@ player did is lost when the server restarts.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 
+import torch
 from sqlalchemy.orm import sessionmaker
 
 from app.datasets import jobs as dataset_jobs
@@ -42,6 +44,8 @@ class EmbeddedRunner:
 
     def start(self) -> None:
         """Start the threads and re-queue unfinished work."""
+        # Training shares the process with the web server: leave it a core so pages stay fast.
+        torch.set_num_threads(self.settings.training_threads or max(1, (os.cpu_count() or 2) - 1))
         self._threads = [
             threading.Thread(target=self._loop, args=(self._epochs, self._run_epoch), name="hq-epochs", daemon=True),
             threading.Thread(target=self._loop, args=(self._baselines, self._run_baseline), name="hq-baselines", daemon=True),
