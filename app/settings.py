@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     training_threads: int | None = Field(
         default=None, ge=1, le=256,
-        description="CPU threads for training; unset: all cores in a worker, all but one in the embedded web process.",
+        description="CPU threads for training (unset: PyTorch's default, all cores).",
     )
     pool_size: int = Field(default=8, ge=1, le=10_000, description="Datasets in the shared pool new runs draw from.")
     baseline_epochs: int = Field(default=30, ge=1, le=30, description="Epoch budget of the default-schedule baseline.")
