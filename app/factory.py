@@ -30,7 +30,7 @@ from app.security.csrf import OriginCheckMiddleware
 from app.security.headers import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.security.ratelimit import RateLimits
 from app.security.pages import router as security_router
-from app.security.sessions import ServerSessionMiddleware, purge_sessions
+from app.security.sessions import DATABASE_DOWN_MESSAGE, ServerSessionMiddleware, purge_sessions
 from app.staff.pages import router as staff_router
 from app.staff.service import StaffLoginRequired, current_staff
 from app.settings import Settings, load_settings
@@ -151,7 +151,7 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError):
         log.warning("database unavailable: %s", exc)
-        return _error_page(request, 503, "The game's database is busy or restarting. Please try again in a few seconds.")
+        return _error_page(request, 503, DATABASE_DOWN_MESSAGE)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -262,6 +262,7 @@ def test_postgresql_unreachable_gives_503_then_recovers():
             run_id = player.start()
             deployment.wait_ready(run_id)
             assert player.http.get("/healthz").json() == {"status": "ok", "mode": "celery", "queue": "ok", "open_streams": 0}
+            token = player.http.get("/session/csrf").json()["csrf_token"]
             proxy.cut()
             assert player.http.get("/healthz").status_code == 503
             for path in ("/instructions", f"/runs/{run_id}", "/leaderboard"):
@@ -269,7 +270,8 @@ def test_postgresql_unreachable_gives_503_then_recovers():
                 assert response.status_code == 503, (path, response.status_code)
                 assert "try again in a few seconds" in response.text
                 assert "Traceback" not in response.text
-            assert player.act(run_id).status_code == 503
+            assert player.http.post(f"/runs/{run_id}/actions", data={"kind": "continue", "expected_action": "2",
+                                                                      "csrf_token": token}).status_code == 503
             time.sleep(3)
             proxy.restore()
             deployment.wait(lambda: player.http.get("/instructions").status_code == 200, 30, "recovery")

@@ -10,14 +10,16 @@ logged in) rotates the id, so a session id planted before login is worthless aft
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 
 import anyio
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import delete, or_
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from app.db.base import utcnow
 from app.security.models import WebSession
@@ -27,6 +29,9 @@ COOKIE_NAME = "hyperquest_session"
 KEYS = ("student_pk", "staff_pk", "csrf")
 IDENTITY = ("student_pk", "staff_pk")
 LIFETIME = dt.timedelta(days=7)
+DATABASE_DOWN_MESSAGE = "The game's database is busy or restarting. Please try again in a few seconds."
+
+log = logging.getLogger(__name__)
 
 
 def _load(factory: sessionmaker, sid: str) -> dict | None:
@@ -71,6 +76,16 @@ def purge_sessions(factory: sessionmaker, keep_revoked: dt.timedelta = dt.timede
     return count
 
 
+async def _database_down_page(scope, receive, send) -> None:
+    from app.web import render  # late: app.web imports this package's csrf module
+
+    request = Request(scope, receive)
+    request.scope.setdefault("session", {})
+    response = render(request, "error.html", {"student": None, "staff": None, "status_code": 503,
+                                              "message": DATABASE_DOWN_MESSAGE}, 503)
+    await response(scope, receive, send)
+
+
 class ServerSessionMiddleware:
     """Loads the session before the app runs and saves (or rotates, or revokes) it before the response starts."""
 
@@ -87,7 +102,12 @@ class ServerSessionMiddleware:
         connection = HTTPConnection(scope)
         raw = connection.cookies.get(COOKIE_NAME)
         sid = self._unsign(raw) if raw else None
-        loaded = await anyio.to_thread.run_sync(_load, self.session_factory, sid) if sid else None
+        try:
+            loaded = await anyio.to_thread.run_sync(_load, self.session_factory, sid) if sid else None
+        except SQLAlchemyError as exc:  # the database is down: the same friendly 503 the pages give
+            log.warning("session not loaded, database unavailable: %s", exc)
+            await _database_down_page(scope, receive, send)
+            return
         if loaded is None:
             sid = None
         scope["session"] = dict(loaded or {})
@@ -100,8 +120,11 @@ class ServerSessionMiddleware:
                 data = {k: v for k, v in scope["session"].items() if k in KEYS and v is not None}
                 if data != original:
                     rotate = any(data.get(k) != original.get(k) for k in IDENTITY)
-                    new_sid = await anyio.to_thread.run_sync(_save, self.session_factory, sid, data, rotate)
-                    self._set_cookie(message, new_sid, secure)
+                    try:
+                        new_sid = await anyio.to_thread.run_sync(_save, self.session_factory, sid, data, rotate)
+                        self._set_cookie(message, new_sid, secure)
+                    except SQLAlchemyError as exc:  # the page still goes out; the session change is lost
+                        log.warning("session not saved, database unavailable: %s", exc)
                 elif had_cookie and sid is None:
                     self._set_cookie(message, None, secure)  # a tampered, revoked or expired cookie is cleared
             await send(message)
