@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from app.ops.processes import hyperquest_env, start_server, start_worker
 from tests.services import REDIS_URL, delete_prefix
@@ -98,7 +98,7 @@ def test_play_a_whole_game(server, browser, request):
     page.fill("#student_id", "s42")
     page.fill("#name", "Grace Hopper")
     page.click("main button[type=submit]")
-    assert page.locator("text=Please tell us a little bit about yourself.").is_visible()
+    expect(page.locator("text=Please tell us a little bit about yourself.")).to_be_visible()
     shot(page, f"{mode}-02-survey")
     page.check("#education-2")
     page.check("#experience_years-1")
@@ -106,7 +106,7 @@ def test_play_a_whole_game(server, browser, request):
     page.check("#network_types-1")
     page.check("#network_types-2")
     page.click("main button[type=submit]")
-    assert page.locator("text=You have trained 0 networks so far!").is_visible()
+    expect(page.locator("text=You have trained 0 networks so far!")).to_be_visible()
     assert page.locator(".who").inner_text() == "s42"
     shot(page, f"{mode}-03-instructions")
 
@@ -116,34 +116,34 @@ def test_play_a_whole_game(server, browser, request):
         start_when_ready(page)
     assert page.locator("h1#config-title").inner_text() == "Initial Network Configuration"
     page.click("fieldset >> nth=0 >> summary")  # an info icon opens its definition
-    assert page.locator(".info[open] .info-text").is_visible()
+    expect(page.locator(".info[open] .info-text")).to_be_visible()
     shot(page, f"{mode}-04-configure")
     page.check("input[name=width][value='32']")
     page.check("input[name=lr][value='0.1']")
     page.check("input[name=depth][value='2']")
     page.click("main form button[type=submit]")
     page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
-    assert page.locator("text=Action 1 of max 60").is_visible()
-    assert page.locator("text=(After training 1 of max 30 epochs)").is_visible()
+    expect(page.locator("text=Action 1 of max 60")).to_be_visible()
+    expect(page.locator("text=(After training 1 of max 30 epochs)")).to_be_visible()
 
     for _ in range(2):
         submit_training(page)
-    assert page.locator("text=(After training 3 of max 30 epochs)").is_visible()
+    expect(page.locator("text=(After training 3 of max 30 epochs)")).to_be_visible()
     shot(page, f"{mode}-05-training")
 
     page.check("#width-up")
     assert page.locator("output[name=width-next]").inner_text() == "64"
     submit_training(page)
-    assert page.locator(".change.grow").first.is_visible()
+    expect(page.locator(".change.grow").first).to_be_visible()
     page.check("#depth-up")
     submit_training(page)
-    assert page.locator("text=Depth 2 → 4").is_visible()
+    expect(page.locator("text=Depth 2 → 4")).to_be_visible()
     assert page.locator("canvas").count() >= 2  # both charts drew
     shot(page, f"{mode}-06-training-grown")
 
     page.check("input[name=kind][value=revert]")
     submit_training(page)
-    assert page.locator("text=(After training 4 of max 30 epochs)").is_visible()
+    expect(page.locator("text=(After training 4 of max 30 epochs)")).to_be_visible()
     shot(page, f"{mode}-07-after-revert")
 
     page.check("input[name=kind][value=done]")
@@ -154,7 +154,7 @@ def test_play_a_whole_game(server, browser, request):
 
     page.click("text=Leaderboard >> nth=-1")
     page.wait_for_url("**/leaderboard")
-    assert page.locator("text=Grace Hopper").first.is_visible()
+    expect(page.locator("text=Grace Hopper").first).to_be_visible()
     shot(page, f"{mode}-09-leaderboard")
 
     phone = browser.new_context(viewport={"width": 390, "height": 844})
@@ -178,7 +178,7 @@ def test_keyboard_only_login(server, browser):
     page.keyboard.type("Keyboard User")
     page.keyboard.press("Enter")
     page.wait_for_url("**/survey")
-    assert page.locator("text=What is your current education status?").is_visible()
+    expect(page.locator("text=What is your current education status?")).to_be_visible()
 
 
 def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
@@ -241,7 +241,7 @@ def test_instructor_dashboard_replay_and_research(staffed_server, browser):
     page.fill("#class_code", "turing-42")
     page.check("input[name=reveal_test_accuracy]")
     page.click("main button[type=submit]")
-    assert page.locator(".saved").is_visible()
+    expect(page.locator(".saved")).to_be_visible()
     shot(page, "15-instructor-settings")
 
     researcher = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -252,5 +252,5 @@ def test_instructor_dashboard_replay_and_research(staffed_server, browser):
 
     login = browser.new_page(viewport={"width": 1280, "height": 900})
     login.goto(base + "/login")
-    assert login.locator("#class_code").is_visible()  # the class code is required now
+    expect(login.locator("#class_code")).to_be_visible()  # the class code is required now
     shot(login, "17-login-with-class-code")
