@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import sessionmaker
 
+from app.classroom.models import ClassSettings
 from app.db import migrate
 from app.runs import service
 from app.runs.models import ActionRecord, EpochRecord, Run
@@ -189,6 +190,10 @@ def test_same_task_delivered_twice_trains_one_epoch():
 def test_worker_killed_mid_epoch_then_a_new_worker_finishes_it():
     # `small` data and a wide, deep network: an epoch long enough to be killed in the middle.
     with stack(dataset_size="small") as deployment:
+        with deployment.db() as db:  # a CNN on images: an MLP epoch would be over before it could be killed
+            db.add(ClassSettings(id=1, class_code=None, pool_size=1, allowed_families=["shapes"],
+                                 reveal_test_accuracy=False))
+            db.commit()
         deployment.start_web()
         worker = deployment.start_worker()
         player = Browserless(deployment)
