@@ -6,20 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.runs.models import ActionRecord, EpochRecord, Run
-
-
-def _series(path: list[EpochRecord], reverted: list[EpochRecord]) -> dict:
-    """The charts' data for a given path and set of reverted epochs (same shape as chart_series)."""
-    return {
-        "epochs": [e.number for e in path],
-        "train_loss": [e.train_loss for e in path],
-        "val_loss": [e.val_loss for e in path],
-        "train_acc": [e.train_acc for e in path],
-        "val_acc": [e.val_acc for e in path],
-        "changes": [{"epoch": e.number, "label": ", ".join(f"{s['knob']} {s['direction']}" for s in e.change["steps"])}
-                    for e in path if e.change],
-        "reverted": [{"epoch": e.number, "val_acc": e.val_acc, "val_loss": e.val_loss} for e in reverted],
-    }
+from app.runs.view import series_of
 
 
 def replay_steps(db: Session, run: Run) -> list[dict]:
@@ -43,7 +30,7 @@ def replay_steps(db: Session, run: Run) -> list[dict]:
             "shown": action.shown,
             "at": action.created_at.isoformat(),
             "seconds_since_previous": None if previous_at is None else round((action.created_at - previous_at).total_seconds(), 1),
-            "series": _series(list(path), list(reverted)),
+            "series": series_of(list(path), list(reverted)),
             "result": None if result is None else {
                 "epoch": result.number, "config": result.config, "train_acc": result.train_acc, "val_acc": result.val_acc,
                 "train_loss": result.train_loss, "val_loss": result.val_loss, "diverged": result.diverged,

@@ -97,7 +97,11 @@ def history_rows(path: list[EpochRecord]) -> list[dict]:
 
 def chart_series(epochs: list[EpochRecord]) -> dict:
     """Per-epoch curves of the current path plus markers for reverted epochs and width/depth changes."""
-    path = [e for e in epochs if not e.reverted]
+    return series_of([e for e in epochs if not e.reverted], [e for e in epochs if e.reverted])
+
+
+def series_of(path: list[EpochRecord], reverted: list[EpochRecord]) -> dict:
+    """The charts' data for a path of epochs and the epochs reverted off it."""
     return {
         "epochs": [e.number for e in path],
         "train_loss": [e.train_loss for e in path],
@@ -109,7 +113,7 @@ def chart_series(epochs: list[EpochRecord]) -> dict:
             for e in path
             if e.change
         ],
-        "reverted": [{"epoch": e.number, "val_acc": e.val_acc, "val_loss": e.val_loss} for e in epochs if e.reverted],
+        "reverted": [{"epoch": e.number, "val_acc": e.val_acc, "val_loss": e.val_loss} for e in reverted],
     }
 
 
