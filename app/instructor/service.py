@@ -78,7 +78,8 @@ def student_rows(db: Session) -> list[dict]:
     for pk, row in per_student.items():
         standing = standings.get(pk)
         rows.append({**row, "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
-                     "datasets": standing["datasets"] if standing else 0})
+                     "datasets": standing["datasets"] if standing else 0,
+                     "mean_gain": standing["mean_gain"] if standing else None})
     return rows
 
 
@@ -104,18 +105,17 @@ def spreadsheet_safe(value: object) -> object:
 
 def standings_csv(db: Session) -> str:
     """The overall standings as CSV (for extra credit); students without a finished run come last."""
-    standings = {row["student_pk"]: row for row in overall(db)}
     rows = student_rows(db)
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["student"].name))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(STANDINGS_COLUMNS)
     for row in rows:
-        standing = standings.get(row["student"].id)
         writer.writerow([
             row["rank"] or "", spreadsheet_safe(row["student"].student_id), spreadsheet_safe(row["student"].name),
             row["datasets"],
-            f"{standing['score']:.4f}" if standing else "", f"{standing['mean_gain']:.4f}" if standing else "",
+            "" if row["score"] is None else f"{row['score']:.4f}",
+            "" if row["mean_gain"] is None else f"{row['mean_gain']:.4f}",
             row["runs"], row["finished"],
         ])
     return out.getvalue()
