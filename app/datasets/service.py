@@ -48,11 +48,14 @@ def get_or_create(db: Session, family: str, seed: int, size: str) -> tuple[Datas
 
 def ensure_pool(db: Session, pool_size: int, families: list[str], size: str) -> list[int]:
     """Create the pool's missing datasets; returns the ids of new ones (their baselines are still to compute)."""
+    # One query for what exists: this runs on every "Start a dataset".
+    existing = {(r.family, r.seed) for r in pool_records(db, pool_size, families, size)}
     created = []
     for family, seed in pool_entries(pool_size, families):
-        record, new = get_or_create(db, family, seed, size)
-        if new:
-            created.append(record.id)
+        if (family, seed) not in existing:
+            record, new = get_or_create(db, family, seed, size)
+            if new:
+                created.append(record.id)
     return created
 
 
