@@ -119,7 +119,10 @@ class ServerSessionMiddleware:
             if message["type"] == "http.response.start":
                 data = {k: v for k, v in scope["session"].items() if k in KEYS and v is not None}
                 if data != original:
-                    rotate = any(data.get(k) != original.get(k) for k in IDENTITY)
+                    # A login (even as the same person) clears the session, dropping its CSRF token: that,
+                    # or any change of who is logged in, gets a new id.
+                    token_dropped = bool(original.get("csrf")) and data.get("csrf") != original["csrf"]
+                    rotate = token_dropped or any(data.get(k) != original.get(k) for k in IDENTITY)
                     try:
                         new_sid = await anyio.to_thread.run_sync(_save, self.session_factory, sid, data, rotate)
                         self._set_cookie(message, new_sid, secure)
