@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts.models import Student
+from app.accounts.models import Student, name_key
 from app.datasets.models import DatasetRecord
 from app.cli import main as cli_main
 from app.research import export
@@ -228,7 +228,7 @@ def test_export_holds_no_identity_and_stable_pseudonyms(played):
                 assert secret.lower().encode() not in lowered, (fmt, name, secret)
 
     key = player.app.state.settings.pseudonym_key
-    expected = {sid: export.pseudonym(sid, key) for sid in STUDENTS}
+    expected = {sid: export.pseudonym(sid, name_key(name), key) for sid, name in STUDENTS.items()}
     assert len(set(expected.values())) == 2 and all(re.fullmatch(r"p_[0-9a-f]{16}", p) for p in expected.values())
     for fmt in export.FORMATS:
         _, participants = read_table(first[fmt], "participants", fmt)
@@ -244,7 +244,10 @@ def test_export_holds_no_identity_and_stable_pseudonyms(played):
     for name in export.TABLES:
         assert again[f"{name}.csv"] == first["csv"][f"{name}.csv"], name
     # A different key gives different pseudonyms: they depend on the secret, not on the ID alone.
-    assert export.pseudonym(first_id := next(iter(STUDENTS)), b"another key entirely") != expected[first_id]
+    first_id, first_name = next(iter(STUDENTS.items()))
+    assert export.pseudonym(first_id, name_key(first_name), b"another key entirely") != expected[first_id]
+    # The same ID with another name is another player, with another pseudonym.
+    assert export.pseudonym(first_id, "someone else", key) != expected[first_id]
 
 
 # ----------------------------------------------------------------------------- (c) schema

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import func, select
 from fastapi.testclient import TestClient
 
+from app.runs.models import Run
 from app.security.ratelimit import RateLimits, TooManyRequests
 from app.settings import Settings
 from app.staff.service import create_account
@@ -155,9 +157,28 @@ def test_login_does_not_reveal_which_student_ids_exist(tmp_path):
         assert known.status_code == unknown.status_code == 422
         strip = lambda text: text.replace("known1", "X").replace("nobody9", "X")  # noqa: E731
         assert strip(known.text).split("csrf_token")[0] == strip(unknown.text).split("csrf_token")[0]
-        # And knowing an ID is not enough to take over that student's account.
-        taken = player.client.post("/login", data={"student_id": "known1", "name": "Mallory", "class_code": "code-1"})
-        assert taken.status_code == 422 and "do not match" in taken.text
+        # A known ID with another name is answered exactly like an unknown ID: a new player, who
+        # cannot see or touch the first one's account.
+        with player.app.state.session_factory() as db:
+            from app.accounts.models import Student
+            original = db.scalar(select(Student).where(Student.student_id == "known1"))
+            original_runs = db.scalar(select(func.count()).select_from(Run).where(Run.student_pk == original.id))
+        other = player.client.post("/login", data={"student_id": "known1", "name": "Mallory", "class_code": "code-1"},
+                                   follow_redirects=False)
+        fresh = player.client.post("/login", data={"student_id": "nobody9", "name": "Mallory", "class_code": "code-1"},
+                                   follow_redirects=False)
+        assert other.status_code == fresh.status_code == 303
+        assert other.headers["location"] == fresh.headers["location"] == "/"
+        assert player.client.get("/", follow_redirects=False).headers["location"] == "/survey"
+        with player.app.state.session_factory() as db:
+            rows = db.scalars(select(Student).where(Student.student_id == "known1").order_by(Student.id)).all()
+            assert [r.name for r in rows] == ["Ada Lovelace", "Mallory"]
+            assert db.scalar(select(func.count()).select_from(Run).where(Run.student_pk == original.id)) == original_runs
+        # The first player comes back with their name typed differently (capitals, spaces).
+        player.client.post("/login", data={"student_id": "known1", "name": "  ada   LOVELACE ", "class_code": "code-1"})
+        assert player.client.get("/", follow_redirects=False).headers["location"] == "/instructions"
+        with player.app.state.session_factory() as db:
+            assert db.scalar(select(func.count()).select_from(Student).where(Student.student_id == "known1")) == 2
 
 
 def test_security_headers_on_every_kind_of_response(tmp_path):

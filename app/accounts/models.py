@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
 
 
+def name_key(name: str) -> str:
+    """How a name is compared at login: spacing and capitals do not matter."""
+    return " ".join(name.split()).casefold()
+
+
 class Student(Base):
-    """A player, identified by the student ID they log in with."""
+    """A player, identified by the student ID and name they log in with (the pair is the login)."""
 
     __tablename__ = "students"
+    # The pair, not the ID alone, is unique: a login with a known ID and another name makes a new
+    # player instead of an error, so the login form never tells which student IDs exist.
+    __table_args__ = (UniqueConstraint("student_id", "name_key", name="uq_students_student_id_name_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    student_id: Mapped[str] = mapped_column(String(64), unique=True)
+    student_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    name_key: Mapped[str] = mapped_column(String(480), default=lambda ctx: name_key(ctx.get_current_parameters()["name"]))
     role: Mapped[str] = mapped_column(String(16), default="student")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

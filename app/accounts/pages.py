@@ -7,10 +7,11 @@ import re
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.accounts.models import Student, SurveyResponse
+from app.accounts.models import Student, SurveyResponse, name_key
 from app.accounts.survey import QUESTIONS, parse_answers
 from app.classroom.service import class_code_matches, class_settings
 from app.errors import WebError
@@ -54,7 +55,7 @@ def login_page(request: Request, db: Session = Depends(get_db, scope="function")
 
 @router.post("/login")
 def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
-    """Log in with a student ID and name; the first login creates the student."""
+    """Log in with a student ID and name; the first login with that pair creates the player."""
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
     limits_of(request).check("login", ip=client_ip(request), account=student_id.lower()[:64])
@@ -70,19 +71,29 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
         context = {"student": None, "form": {"student_id": student_id, "name": name}, "error": error,
                    "needs_code": bool(row.class_code)}
         return render(request, "login.html", context, 422)
-    student = db.scalar(select(Student).where(Student.student_id == student_id))
+    # The ID and the name together are the login: a known ID with another name is another
+    # player, never an error, so the form cannot be used to find out which student IDs exist.
+    student = db.scalar(select(Student).where(Student.student_id == student_id, Student.name_key == name_key(name)))
     if student is None:
-        student = Student(student_id=student_id, name=name)
-        db.add(student)
-    elif student.name.casefold() != name.casefold() or student.role != "student":
-        # Knowing someone's student ID is not enough to play as them.
-        context = {"student": None, "form": {"student_id": student_id, "name": ""}, "needs_code": bool(row.class_code),
-                   "error": "That student ID and name do not match. Use the name you first logged in with."}
-        return render(request, "login.html", context, 422)
+        student = _new_student(db, student_id, name)
     db.commit()
     request.session.clear()
     request.session["student_pk"] = student.id
     return see_other("/")
+
+
+def _new_student(db: Session, student_id: str, name: str) -> Student:
+    """Create the player (ID, name); a concurrent first login with the same pair gets the same row."""
+    student = Student(student_id=student_id, name=name)
+    db.add(student)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        student = db.scalar(select(Student).where(Student.student_id == student_id, Student.name_key == name_key(name)))
+        if student is None:
+            raise
+    return student
 
 
 @router.post("/logout")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import statistics
@@ -74,10 +75,12 @@ def student_rows(db: Session) -> list[dict]:
             row["finished"] += 1
             if run.best_val_acc is not None and (row["best"] is None or run.best_val_acc > row["best"]):
                 row["best"], row["best_test"] = run.best_val_acc, run.test_acc
+    # The same ID under several names: a typo at login, or someone trying a classmate's ID.
+    names_per_id = collections.Counter(row["student"].student_id for row in per_student.values())
     rows = []
     for pk, row in per_student.items():
         standing = standings.get(pk)
-        rows.append({**row, "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
+        rows.append({**row, "names_for_id": names_per_id[row["student"].student_id], "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
                      "datasets": standing["datasets"] if standing else 0,
                      "mean_gain": standing["mean_gain"] if standing else None})
     return rows

@@ -197,9 +197,13 @@ del C
 # ----------------------------------------------------------------------------- pseudonyms
 
 
-def pseudonym(student_id: str, key: bytes) -> str:
-    """``p_`` + the first 16 hex digits of HMAC-SHA256(key, student ID)."""
-    return "p_" + hmac.new(key, student_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+def pseudonym(student_id: str, name_key: str, key: bytes) -> str:
+    """``p_`` + the first 16 hex digits of HMAC-SHA256(key, student ID + newline + compared name).
+
+    The name is part of it because a player is the (student ID, name) pair they log in with.
+    """
+    login = f"{student_id}\n{name_key}".encode("utf-8")
+    return "p_" + hmac.new(key, login, hashlib.sha256).hexdigest()[:16]
 
 
 _BOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
@@ -214,14 +218,14 @@ def bot_pseudonym(student: Student, key: bytes) -> str:
         slug = "-".join(candidate.strip().lower().split())
         if _BOT_NAME.match(slug):
             return f"bot:{slug}"
-    return "bot:" + pseudonym(student.student_id, key)[2:]
+    return "bot:" + pseudonym(student.student_id, student.name_key, key)[2:]
 
 
 def player_of(student: Student, key: bytes) -> tuple[str, str]:
     """(pseudonym, player_kind) of a Student row."""
     if student.role == BOT_ROLE:
         return bot_pseudonym(student, key), BOT_KIND
-    return pseudonym(student.student_id, key), STUDENT_KIND
+    return pseudonym(student.student_id, student.name_key, key), STUDENT_KIND
 
 
 # ----------------------------------------------------------------------------- values
@@ -283,7 +287,7 @@ def participant_rows(db: Session, key: bytes) -> list[dict]:
         survey = surveys.get(student.id)
         rows.append(
             _row("participants", {
-                "pseudonym": pseudonym(student.student_id, key),
+                "pseudonym": pseudonym(student.student_id, student.name_key, key),
                 "joined_at": timestamp(student.created_at),
                 "survey_education": survey.education if survey else None,
                 "survey_experience_years": survey.experience_years if survey else None,
