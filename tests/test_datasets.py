@@ -130,7 +130,7 @@ def test_inputs_are_standardised_with_train_statistics(family):
 @pytest.mark.parametrize("family", NAMES)
 def test_tiny_split_counts_are_near_the_preset(family):
     counts = tiny(family).stats()["examples"]
-    for split, nominal in SIZES["tiny"].items():
+    for split, nominal in FAMILIES[family].nominal_sizes("tiny").items():
         assert abs(counts[split] - nominal) <= nominal * common.SIZE_JITTER + 1
 
 
@@ -139,7 +139,7 @@ def test_sizes_vary_per_seed_within_the_band(family):
     seen = set()
     for seed in range(6):
         counts = tiny(family, seed).stats()["examples"]
-        for split, nominal in SIZES["tiny"].items():
+        for split, nominal in FAMILIES[family].nominal_sizes("tiny").items():
             assert abs(counts[split] - nominal) <= nominal * common.SIZE_JITTER + 1
         seen.add(tuple(counts.values()))
     assert len(seen) > 1
@@ -165,7 +165,8 @@ def test_split_sizes_stay_in_band_for_many_seeds():
 def test_full_size_generates_about_ten_thousand_examples(family):
     ds = make_dataset(family, 1, "full")
     total = sum(ds.stats()["examples"].values())
-    assert 10_000 <= total <= 13_000
+    nominal = sum(FAMILIES[family].nominal_sizes("full").values())
+    assert 0.9 * nominal <= total <= 1.1 * nominal and nominal >= 10_000
     assert ds.train_x.shape[1:] == ds.input_shape
     assert ds.val_x.shape[1:] == ds.input_shape and ds.test_x.shape[1:] == ds.input_shape
 

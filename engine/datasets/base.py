@@ -70,6 +70,12 @@ class Family:
     kind: str  # "image" or "vector"
     description: str
     generate: Callable[[int, str], Dataset]
+    #: Training examples relative to the size preset (validation and test keep the preset's counts).
+    train_scale: int = 1
+
+    def nominal_sizes(self, size: str) -> dict[str, int]:
+        """Examples per split before the per-seed jitter."""
+        return {split: n * (self.train_scale if split == "train" else 1) for split, n in SIZES[size].items()}
 
 
 FAMILIES: dict[str, Family] = {}

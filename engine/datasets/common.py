@@ -10,7 +10,8 @@ from engine.datasets.base import SIZES, Dataset
 
 #: Each split's size is its nominal size times a per-seed factor in [1 - SIZE_JITTER, 1 + SIZE_JITTER].
 SIZE_JITTER = 0.1
-#: Standardisation statistics use at most this many training examples (plenty, and fast).
+#: Image standardisation statistics use at most this many training examples (plenty, and fast);
+#: vectors are small enough to use every training example.
 STATS_EXAMPLES = 1024
 #: Images are rendered this many examples at a time so temporaries stay small and cached.
 CHUNK = 1024
@@ -143,7 +144,7 @@ def _stretch(x: torch.Tensor, dim: int, factor: int) -> torch.Tensor:
 def standardise(x: torch.Tensor, n_train: int) -> torch.Tensor:
     """Shift and scale ``x`` in place to zero mean, unit std per channel/feature (train statistics)."""
     dims = [0] + list(range(2, x.dim()))  # every axis except the channel / feature axis
-    sample = x[: min(n_train, STATS_EXAMPLES)]
+    sample = x[: n_train if x.dim() == 2 else min(n_train, STATS_EXAMPLES)]
     # float64 sums: rounding then stays far below float32 resolution whatever the thread count.
     mean = sample.mean(dim=dims, keepdim=True, dtype=torch.float64).float()
     centred = sample - mean
