@@ -24,6 +24,7 @@ from app.instructor.pages import router as instructor_router
 from app.leaderboard.pages import router as leaderboard_router
 from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
+from app.runner.trainer_process import ProcessRunner
 from app.research.pages import router as research_router
 from app.runs.pages import router as runs_router
 from app.security.csrf import OriginCheckMiddleware
@@ -99,7 +100,8 @@ def _prepare_pool(session_factory, settings: Settings) -> None:
 def _make_runner(settings: Settings, session_factory, notifier: Notifier):
     """In-process threads in embedded mode; Celery workers when a Redis URL is configured."""
     if settings.embedded:
-        return EmbeddedRunner(session_factory, settings, notifier, resolve_device(settings.device))
+        runner_class = ProcessRunner if settings.embedded_runner == "process" else EmbeddedRunner
+        return runner_class(session_factory, settings, notifier, resolve_device(settings.device))
     from app.runner.celery_runner import CeleryRunner  # Celery is imported only where it is used
 
     return CeleryRunner(session_factory, settings, notifier)

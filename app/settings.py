@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         default=None, ge=1, le=256,
         description="CPU threads for training (unset: PyTorch's default, all cores).",
     )
+    embedded_runner: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where the embedded mode trains: a child process (pages never wait for training's "
+                    "interpreter lock) or a thread of the server (starts faster; used by most tests).",
+    )
+    training_niceness: int = Field(
+        default=10, ge=0, le=19,
+        description="OS niceness of the threads that train (embedded runner, Celery worker): on a machine that "
+                    "both serves pages and trains, pages come first. 0 keeps the normal priority.",
+    )
     pool_size: int = Field(default=8, ge=1, le=10_000, description="Datasets in the shared pool new runs draw from.")
     baseline_epochs: int = Field(default=30, ge=1, le=30, description="Epoch budget of the default-schedule baseline.")
     redis_prefix: str = Field(

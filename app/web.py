@@ -15,6 +15,8 @@ from app.paths import TEMPLATES
 from app.security import csrf
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+# Templates ship with the code: no file-modification check on every render.
+templates.env.auto_reload = False
 
 #: A database id in a URL: out-of-range values (which no database integer can hold) are a 404.
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]

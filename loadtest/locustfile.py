@@ -153,9 +153,10 @@ class Student(HttpUser):
         self.csrf = match.group(1) if match else self.page("/session/csrf").json()["csrf_token"]
         self.think()
         done = self.post("/login", {"student_id": self.student_id, "name": f"Load Student {self.student_id[-6:]}"})
-        self.follow(done)  # / -> /survey
-        # Logging in rotates the session (and its token): fetch this session's token.
-        self.csrf = self.page("/session/csrf").json()["csrf_token"]
+        survey_page = self.follow(done)  # / -> /survey
+        # Logging in rotates the session and its token: use the new one, from the survey form.
+        match = re.search(r'name="csrf_token" value="([^"]+)"', survey_page.text)
+        self.csrf = match.group(1) if match else self.page("/session/csrf").json()["csrf_token"]
         self.think()
         survey = {k: random.choice(v) for k, v in SURVEY.items()}
         survey["network_types"] = random.sample(NETWORK_TYPES, random.randint(1, 2))

@@ -1,6 +1,6 @@
 """A bounded load test on loopback: N simulated students each play one whole game.
 
-    python loadtest/run.py --mode embedded|celery|both --users 300 --spawn-rate 20 --max-minutes 6
+    python loadtest/run.py --mode embedded|celery|both --users 300 --spawn-rate 5 --max-minutes 6
 
 For each mode it starts a fresh deployment (embedded: `hyperquest serve` on a temporary SQLite
 file; celery: `hyperquest serve` plus ONE `hyperquest worker` on a scratch PostgreSQL database and
@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(description="Bounded locust load test of HyperQuest on loopback (embedded and/or Celery mode).")
     parser.add_argument("--mode", choices=(*MODES, "both"), default="both", help="deployment(s) to test (default both)")
     parser.add_argument("--users", type=int, default=300, help="simulated students, one game each (default 300)")
-    parser.add_argument("--spawn-rate", type=float, default=20, help="students started per second (default 20)")
+    parser.add_argument("--spawn-rate", type=float, default=5,
+                        help="students started per second (default 5: a class of 300 arriving within a minute)")
     parser.add_argument("--max-minutes", type=float, default=6, help="time bound of each mode's locust run (default 6)")
     parser.add_argument("--pool-size", type=int, default=4, help="datasets in the pool (default 4)")
     parser.add_argument("--baseline-epochs", type=int, default=30, help="epoch budget of the baselines (default 30)")

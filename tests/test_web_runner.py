@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 from sqlalchemy import create_engine, func, select
 
+from app.classroom.models import ClassSettings
+from app.db import migrate
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord
+from tests.test_scaled_out import Browserless, Stack
 from tests.test_web_game import count, ready_player
 from tests.webutil import game
 
@@ -67,3 +72,51 @@ def test_only_reachable_and_best_checkpoints_are_kept(tmp_path):
             best_epoch = db.scalar(select(CheckpointRecord.epoch_number).where(CheckpointRecord.id == run.best_checkpoint_id))
         assert run.epoch == 9
         assert kept == {4, 5, 6, 7, 8, 9} | {best_epoch}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            found += [int(p) for p in handle.read().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (an orphan's zombie may linger where nothing reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_server_takes_its_training_process_along_and_the_next_server_trains_the_epoch(tmp_path):
+    """The embedded default: epochs train in a child process, which never outlives its server."""
+    url = f"sqlite:///{tmp_path}/process.sqlite3"
+    migrate.upgrade(url)
+    settings = {"database_url": url, "dataset_size": "small", "baseline_epochs": "1", "pool_size": "1", "device": "cpu",
+                "secret_key": "test-secret-key", "embedded_runner": "process"}
+    deployment = Stack(url, settings)
+    try:
+        with deployment.db() as db:  # a CNN on images: an epoch long enough to be killed in the middle
+            db.add(ClassSettings(id=1, class_code=None, pool_size=1, allowed_families=["shapes"], reveal_test_accuracy=False))
+            db.commit()
+        deployment.start_web()
+        trainers = [pid for pid in _children(deployment.server.popen.pid)
+                    if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        assert len(trainers) == 1
+        player = Browserless(deployment)
+        run_id = player.start(width=128, depth=8, lr=0.01)
+        deployment.wait(lambda: (lambda r: r.status == "training" and r.progress_done > 0)(deployment.run(run_id)),
+                        120, "the epoch to be in progress")
+        os.kill(deployment.server.popen.pid, signal.SIGKILL)  # the server alone, not its process group
+        deployment.server.popen.wait(30)
+        deployment.wait(lambda: not _alive(trainers[0]), 15, "the training process to exit with its server")
+        assert deployment.epochs(run_id=run_id) == 0
+        deployment.start_web()
+        run = deployment.wait_ready(run_id, timeout=180)
+        assert run.status == "ready" and run.epoch == 1
+        assert deployment.epochs(run_id=run_id) == 1
+    finally:
+        deployment.close()

@@ -15,6 +15,7 @@ from app.accounts.models import Student, SurveyResponse, name_key
 from app.accounts.survey import QUESTIONS, parse_answers
 from app.classroom.service import class_code_matches, class_settings
 from app.errors import WebError
+from app.security.csrf import csrf_token
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.service import runs_finished
 from app.web import current_student, form_data, get_db, render, require_student
@@ -79,6 +80,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     db.commit()
     request.session.clear()
     request.session["student_pk"] = student.id
+    csrf_token(request)  # the new session gets its token now, in the same write as the login
     return see_other("/")
 
 

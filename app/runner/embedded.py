@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from app.datasets import jobs as dataset_jobs
 from app.errors import JobCancelled
 from app.runner.notify import Notifier
+from app.runner.priority import lower_training_priority
 from app.runs import service as runs
 from app.settings import Settings
 
@@ -78,6 +79,7 @@ class EmbeddedRunner:
         self._baselines.put(dataset_id)
 
     def _loop(self, jobs: queue.Queue, handler) -> None:
+        lower_training_priority(self.settings.training_niceness)
         while True:
             job = jobs.get()
             if job is _STOP:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import defaultdict
+from typing import Iterator
 
 
 class Notifier:
-    """Thread-safe publish, asyncio wait: training threads publish, SSE streams wait."""
+    """Thread-safe publish, asyncio subscriptions: training threads publish, SSE streams wait."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -29,15 +31,14 @@ class Notifier:
         for event in events:
             loop.call_soon_threadsafe(event.set)
 
-    async def wait(self, run_id: int, timeout: float) -> None:
-        """Return when ``run_id`` is published or after ``timeout`` seconds, whichever is first."""
+    @contextlib.contextmanager
+    def subscribe(self, run_id: int) -> Iterator["Subscription"]:
+        """Watch ``run_id`` for the life of the block; a publish at any moment inside it is kept."""
         event = asyncio.Event()
         with self._lock:
             self._events[run_id].add(event)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
+            yield Subscription(event)
         finally:
             with self._lock:
                 self._events[run_id].discard(event)
@@ -49,3 +50,18 @@ class Notifier:
         """How many streams are waiting right now."""
         with self._lock:
             return sum(len(v) for v in self._events.values())
+
+
+class Subscription:
+    """One stream's view of a run's nudges (see ``Notifier.subscribe``)."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    async def wait(self, timeout: float) -> None:
+        """Return at once if the run was published since the last wait, else at the next publish or timeout."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self._event.clear()

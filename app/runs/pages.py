@@ -31,8 +31,12 @@ from engine.errors import ActionSyntaxError
 
 router = APIRouter()
 
-#: How long an SSE stream waits for a nudge before re-reading the database anyway.
+#: How long an SSE stream waits for a nudge before re-reading the database anyway: 2 s after a
+#: change, doubling up to 16 s while nothing changes (an epoch queued behind others). Nudges wake
+#: the stream at once, so the re-reads only cover a lost nudge; with hundreds of players waiting,
+#: polling every 2 s cost as many database reads as all the page views together.
 STREAM_POLL_SECONDS = 2.0
+STREAM_POLL_MAX_SECONDS = 16.0
 
 
 @router.post("/runs")
@@ -207,22 +211,28 @@ async def events(run_id: RecordId, request: Request):
 
     async def stream():
         last = None
-        while True:
-            try:
-                snapshot = await run_in_threadpool(_status_snapshot, factory, run_id)
-            except SQLAlchemyError:
-                # The database is briefly unreachable: keep the stream open and look again.
-                await asyncio.sleep(STREAM_POLL_SECONDS)
-                continue
-            if snapshot is None:
-                return
-            if snapshot != last:
-                yield {"event": "progress", "data": json.dumps(snapshot)}
-                last = snapshot
-            if not snapshot["busy"]:
-                yield {"event": "ready", "data": json.dumps(snapshot)}
-                return
-            await notifier.wait(run_id, STREAM_POLL_SECONDS)
+        wait = STREAM_POLL_SECONDS
+        # Subscribed before the first read: a nudge that lands while the database is read is not lost.
+        with notifier.subscribe(run_id) as nudges:
+            while True:
+                try:
+                    snapshot = await run_in_threadpool(_status_snapshot, factory, run_id)
+                except SQLAlchemyError:
+                    # The database is briefly unreachable: keep the stream open and look again.
+                    await asyncio.sleep(STREAM_POLL_SECONDS)
+                    continue
+                if snapshot is None:
+                    return
+                if snapshot != last:
+                    yield {"event": "progress", "data": json.dumps(snapshot)}
+                    last = snapshot
+                    wait = STREAM_POLL_SECONDS
+                else:
+                    wait = min(wait * 2, STREAM_POLL_MAX_SECONDS)
+                if not snapshot["busy"]:
+                    yield {"event": "ready", "data": json.dumps(snapshot)}
+                    return
+                await nudges.wait(wait)
 
     return EventSourceResponse(stream(), ping=15)
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.accounts.pages import see_other
+from app.security.csrf import csrf_token
 from app.security.ratelimit import client_ip, limits_of
 from app.staff.models import INSTRUCTOR
 from app.staff.service import SESSION_KEY, authenticate, current_staff
@@ -38,6 +39,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
                                                     "error": "Unknown username or wrong password."}, 401)
     request.session.clear()
     request.session[SESSION_KEY] = account.id
+    csrf_token(request)  # the new session gets its token now, in the same write as the login
     return see_other(home_of(account.role))
 
 

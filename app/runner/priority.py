@@ -1,0 +1,23 @@
+"""Training yields the CPU to the web pages: the threads that train run at a lower priority."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+
+def lower_training_priority(niceness: int) -> None:
+    """Give the calling thread (and the PyTorch threads it starts later) the niceness ``niceness``.
+
+    On Linux a niceness belongs to a thread, and threads inherit it from the thread that creates
+    them, so calling this first thing in a training thread also covers its intra-op worker threads.
+    Never raises priority; does nothing where the OS refuses.
+    """
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if niceness > current:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)

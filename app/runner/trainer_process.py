@@ -1,0 +1,163 @@
+"""The embedded runner's training process: epochs and baselines outside the web server's process.
+
+Training a small network is mostly Python between short tensor operations, so on a training
+thread inside the server it holds the interpreter lock most of the time and every page waits
+for it (300 simulated students: page p95 over a second). In its own process it competes for
+CPU only, and at a lower priority, so pages come first. The process opens its own database
+connections, reports progress over a queue that a thread in the server relays to the live
+pages, and exits when asked or when the server that started it is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+
+from app.errors import JobCancelled
+from app.runner.notify import Notifier
+from app.runner.priority import lower_training_priority
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EPOCH, BASELINE = "epoch", "baseline"
+#: How often the training process checks that the server that started it still runs.
+PARENT_CHECK_SECONDS = 1.0
+
+
+class ProcessRunner:
+    """Same interface as the thread runner; the jobs run in one child process with two threads."""
+
+    def __init__(self, session_factory, settings: Settings, notifier: Notifier, device: str = "cpu") -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.notifier = notifier
+        self.device = device
+        context = multiprocessing.get_context("spawn")  # never fork a server full of threads
+        self._context = context
+        self._jobs = context.Queue()
+        self._nudges = context.Queue()
+        self._stopping = context.Event()
+        self._process = None
+        self._relay: threading.Thread | None = None
+        #: Always True: there is no broker to lose.
+        self.healthy = True
+
+    def start(self) -> None:
+        """Start the training process and re-queue unfinished work."""
+        from app.datasets import jobs as dataset_jobs
+        from app.runs import service as runs
+
+        self._process = self._context.Process(
+            target=trainer_main, name="hq-trainer", daemon=True,
+            args=(self.settings, self.device, self._jobs, self._nudges, self._stopping, os.getpid()),
+        )
+        self._process.start()
+        self._relay = threading.Thread(target=self._relay_nudges, name="hq-trainer-nudges", daemon=True)
+        self._relay.start()
+        with self.session_factory() as db:
+            runs.requeue_interrupted(db)  # the process just started is the only runner
+            db.commit()
+            for action_id in runs.pending_actions(db):
+                self.submit_action(action_id)
+            for dataset_id in dataset_jobs.pending_baselines(db):
+                self.submit_baseline(dataset_id)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop training; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
+        self._stopping.set()
+        self._jobs.put(None)
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+        self._nudges.put(None)
+        if self._relay is not None:
+            self._relay.join(5)
+
+    def submit_action(self, action_id: int) -> None:
+        """Queue a committed action's epoch."""
+        self._jobs.put((EPOCH, action_id))
+
+    def submit_baseline(self, dataset_id: int) -> None:
+        """Queue a committed dataset's baseline computation."""
+        self._jobs.put((BASELINE, dataset_id))
+
+    def _relay_nudges(self) -> None:
+        while True:
+            run_id = self._nudges.get()
+            if run_id is None:
+                return
+            self.notifier.publish(run_id)
+
+
+def trainer_main(settings: Settings, device: str, jobs, nudges, stopping, parent_pid: int) -> None:
+    """The training process: route jobs to an epoch thread and a baseline thread until told to stop."""
+    import torch
+
+    from app.datasets import jobs as dataset_jobs
+    from app.db.session import make_engine, make_session_factory
+    from app.runs import service as runs
+
+    lower_training_priority(settings.training_niceness)  # inherited by every thread started below
+    if settings.training_threads:
+        torch.set_num_threads(settings.training_threads)
+    session_factory = make_session_factory(make_engine(settings.database_url))
+
+    def check_stopping(*_args) -> None:
+        if stopping.is_set():
+            raise JobCancelled()
+
+    def progress(run_id: int, _done: int, _total: int) -> None:
+        check_stopping()
+        nudges.put(run_id)
+
+    def run_epoch(action_id: int) -> None:
+        runs.execute_action(session_factory, action_id, progress, device,
+                            stale_after=settings.stale_after_seconds, max_attempts=settings.max_attempts)
+
+    def run_baseline(dataset_id: int) -> None:
+        dataset_jobs.compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device, check_stopping)
+
+    local = {EPOCH: queue.Queue(), BASELINE: queue.Queue()}
+    workers = [threading.Thread(target=_work, args=(local[EPOCH], run_epoch), name="hq-epochs", daemon=True),
+               threading.Thread(target=_work, args=(local[BASELINE], run_baseline), name="hq-baselines", daemon=True)]
+    for worker in workers:
+        worker.start()
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="hq-parent-watch", daemon=True).start()
+    while True:
+        job = jobs.get()
+        if job is None:
+            break
+        kind, job_id = job
+        local[kind].put(job_id)
+    for kind in local:
+        local[kind].put(None)
+    for worker in workers:
+        worker.join()
+
+
+def _work(jobs: queue.Queue, handler) -> None:
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        try:
+            handler(job)
+        except JobCancelled:
+            return
+        except Exception:  # a job's failure must not stop the thread serving everyone
+            log.exception("job %s failed", job)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # A killed server leaves its training process behind otherwise; its half-trained epoch is
+    # re-queued by the next server's start.
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
