@@ -6,6 +6,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from sqlalchemy import create_engine, func, select
 
 from app.classroom.models import ClassSettings
@@ -16,8 +18,9 @@ from tests.test_web_game import count, ready_player
 from tests.webutil import game
 
 
-def test_events_stream_progress_then_ready(tmp_path):
-    with game(f"sqlite:///{tmp_path}/sse.sqlite3", dataset_size="small", baseline_epochs=1) as player:
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_events_stream_progress_then_ready(tmp_path, runner):
+    with game(f"sqlite:///{tmp_path}/sse.sqlite3", dataset_size="small", baseline_epochs=1, embedded_runner=runner) as player:
         ready_player(player)
         run_id = player.start()
         player.configure(run_id)
@@ -39,9 +42,10 @@ def test_events_stream_progress_then_ready(tmp_path):
         assert any(data["total"] > 0 and 0 < data["done"] for name, data in events if name == "progress")
 
 
-def test_epoch_interrupted_by_a_restart_is_trained_after_it(tmp_path):
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_epoch_interrupted_by_a_restart_is_trained_after_it(tmp_path, runner):
     url = f"sqlite:///{tmp_path}/restart.sqlite3"
-    with game(url, dataset_size="small", baseline_epochs=1) as player:
+    with game(url, dataset_size="small", baseline_epochs=1, embedded_runner=runner) as player:
         ready_player(player)
         run_id = player.start()
         player.configure(run_id)
@@ -52,7 +56,7 @@ def test_epoch_interrupted_by_a_restart_is_trained_after_it(tmp_path):
         assert connection.scalar(select(func.count()).select_from(EpochRecord).where(EpochRecord.run_id == run_id)) == 0
         assert connection.scalar(select(ActionRecord.status).where(ActionRecord.run_id == run_id)) in ("queued", "running")
     engine.dispose()
-    with game(url, dataset_size="small", baseline_epochs=1) as player:
+    with game(url, dataset_size="small", baseline_epochs=1, embedded_runner=runner) as player:
         run = player.wait_ready(run_id)
         assert run.epoch == 1 and run.status == "ready"
         assert count(player, EpochRecord, run_id=run_id) == 1

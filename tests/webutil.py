@@ -51,6 +51,9 @@ def test_settings(database_url: str, **overrides) -> Settings:
         "pool_size": 2,
         "device": "cpu",
         "secret_key": "test-secret-key",
+        # In-process tests train on a thread: a training process per test app would add seconds to
+        # each. The served app's default (a training process) is what the end-to-end tests run.
+        "embedded_runner": "thread",
     }
     values.update(overrides)
     return Settings(**values)
