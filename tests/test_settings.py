@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 
 
 def test_defaults_are_embedded_mode(monkeypatch):
@@ -27,3 +27,12 @@ def test_bad_size_is_rejected(monkeypatch):
     monkeypatch.setenv("HYPERQUEST_DATASET_SIZE", "huge")
     with pytest.raises(ValidationError):
         load_settings()
+
+
+def test_every_setting_is_in_the_readme_table():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text(encoding="utf-8")
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in Settings.model_fields if f"`HYPERQUEST_{name.upper()}`" not in table]
+    assert not missing, f"settings missing from README's table: {missing}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -124,3 +125,28 @@ def test_killed_server_takes_its_training_process_along_and_the_next_server_trai
         assert deployment.epochs(run_id=run_id) == 1
     finally:
         deployment.close()
+
+
+def test_a_training_process_that_dies_is_replaced_and_its_epoch_trained(tmp_path):
+    url = f"sqlite:///{tmp_path}/died.sqlite3"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:  # a CNN on images: an epoch long enough to be killed in the middle
+        connection.execute(ClassSettings.__table__.insert().values(
+            id=1, class_code=None, pool_size=1, allowed_families=["shapes"], reveal_test_accuracy=False))
+    engine.dispose()
+    with game(url, dataset_size="small", baseline_epochs=1, pool_size=1, embedded_runner="process") as player:
+        ready_player(player)
+        run_id = player.start()
+        player.configure(run_id, width=128, depth=8, lr=0.01)
+        runner = player.app.state.runner
+        deadline = time.monotonic() + 120
+        while not (player.run(run_id).status == "training" and player.run(run_id).progress_done > 0):
+            assert time.monotonic() < deadline, "the epoch never got under way"
+            time.sleep(0.1)
+        first = runner._process
+        os.kill(first.pid, signal.SIGKILL)  # out of memory, say
+        run = player.wait_ready(run_id, timeout=180)
+        assert run.status == "ready" and run.epoch == 1
+        assert count(player, EpochRecord, run_id=run_id) == 1
+        assert runner._process is not first and runner._process.is_alive()

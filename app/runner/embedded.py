@@ -1,6 +1,7 @@
-"""The embedded mode's runner: epochs and baselines on background threads, never in a request.
+"""The embedded mode's thread runner (``HYPERQUEST_EMBEDDED_RUNNER=thread``): training on server threads.
 
-One thread trains players' epochs in submission order; a second computes dataset
+The default runner trains in a child process instead (app/runner/trainer_process.py); this one
+starts instantly, which the in-process tests rely on. One thread trains players' epochs in submission order; a second computes dataset
 baselines so a new dataset never delays a player's epoch queue. On start, actions
 left queued or half-trained by a previous process are queued again: nothing a
 player did is lost when the server restarts.
@@ -8,7 +9,6 @@ player did is lost when the server restarts.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 
@@ -17,14 +17,11 @@ from sqlalchemy.orm import sessionmaker
 
 from app.datasets import jobs as dataset_jobs
 from app.errors import JobCancelled
+from app.runner.jobs import STOP, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
 from app.runner.priority import lower_training_priority
 from app.runs import service as runs
 from app.settings import Settings
-
-log = logging.getLogger(__name__)
-
-_STOP = object()
 
 
 class EmbeddedRunner:
@@ -54,19 +51,13 @@ class EmbeddedRunner:
         ]
         for thread in self._threads:
             thread.start()
-        with self.session_factory() as db:
-            runs.requeue_interrupted(db)  # this process is the only runner: nothing is still training
-            db.commit()
-            for action_id in runs.pending_actions(db):
-                self._epochs.put(action_id)
-            for dataset_id in dataset_jobs.pending_baselines(db):
-                self._baselines.put(dataset_id)
+        queue_unfinished(self.session_factory, self.submit_action, self.submit_baseline)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the threads; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
         self._stopping.set()
-        self._epochs.put(_STOP)
-        self._baselines.put(_STOP)
+        self._epochs.put(STOP)
+        self._baselines.put(STOP)
         for thread in self._threads:
             thread.join(timeout)
 
@@ -80,16 +71,7 @@ class EmbeddedRunner:
 
     def _loop(self, jobs: queue.Queue, handler) -> None:
         lower_training_priority(self.settings.training_niceness)
-        while True:
-            job = jobs.get()
-            if job is _STOP:
-                return
-            try:
-                handler(job)
-            except JobCancelled:
-                return
-            except Exception:  # a job's failure must not kill the thread serving everyone
-                log.exception("job %s failed", job)
+        serve_jobs(jobs, handler)
 
     def _run_epoch(self, action_id: int) -> None:
         runs.execute_action(

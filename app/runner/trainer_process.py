@@ -18,6 +18,7 @@ import threading
 import time
 
 from app.errors import JobCancelled
+from app.runner.jobs import STOP, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
 from app.runner.priority import lower_training_priority
 from app.settings import Settings
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 EPOCH, BASELINE = "epoch", "baseline"
 #: How often the training process checks that the server that started it still runs.
 PARENT_CHECK_SECONDS = 1.0
+#: How often the server checks, when no progress arrives, that its training process still runs.
+PROCESS_CHECK_SECONDS = 1.0
 
 
 class ProcessRunner:
@@ -37,46 +40,41 @@ class ProcessRunner:
         self.settings = settings
         self.notifier = notifier
         self.device = device
-        context = multiprocessing.get_context("spawn")  # never fork a server full of threads
-        self._context = context
-        self._jobs = context.Queue()
-        self._nudges = context.Queue()
-        self._stopping = context.Event()
-        self._process = None
+        self._context = multiprocessing.get_context("spawn")  # never fork a server full of threads
+        self._stopping = self._context.Event()
+        self._jobs = self._nudges = None  # made by _spawn
+        self._process: multiprocessing.process.BaseProcess | None = None
         self._relay: threading.Thread | None = None
         #: Always True: there is no broker to lose.
         self.healthy = True
 
     def start(self) -> None:
         """Start the training process and re-queue unfinished work."""
-        from app.datasets import jobs as dataset_jobs
-        from app.runs import service as runs
+        self._spawn()
+        self._relay = threading.Thread(target=self._relay_nudges, name="hq-trainer-nudges", daemon=True)
+        self._relay.start()
+        queue_unfinished(self.session_factory, self.submit_action, self.submit_baseline)
 
+    def _spawn(self) -> None:
+        # Fresh queues each time: a process killed while reading one may leave it locked.
+        self._jobs, self._nudges = self._context.Queue(), self._context.Queue()
         self._process = self._context.Process(
             target=trainer_main, name="hq-trainer", daemon=True,
             args=(self.settings, self.device, self._jobs, self._nudges, self._stopping, os.getpid()),
         )
         self._process.start()
-        self._relay = threading.Thread(target=self._relay_nudges, name="hq-trainer-nudges", daemon=True)
-        self._relay.start()
-        with self.session_factory() as db:
-            runs.requeue_interrupted(db)  # the process just started is the only runner
-            db.commit()
-            for action_id in runs.pending_actions(db):
-                self.submit_action(action_id)
-            for dataset_id in dataset_jobs.pending_baselines(db):
-                self.submit_baseline(dataset_id)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop training; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
         self._stopping.set()
-        self._jobs.put(None)
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
-        self._nudges.put(None)
+        if self._process is None:
+            return
+        self._jobs.put(STOP)
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+        self._nudges.put(STOP)
         if self._relay is not None:
             self._relay.join(5)
 
@@ -89,9 +87,17 @@ class ProcessRunner:
         self._jobs.put((BASELINE, dataset_id))
 
     def _relay_nudges(self) -> None:
+        """Pass progress on to the live pages; start a new training process if this one died."""
         while True:
-            run_id = self._nudges.get()
-            if run_id is None:
+            try:
+                run_id = self._nudges.get(timeout=PROCESS_CHECK_SECONDS)
+            except queue.Empty:
+                if not self._stopping.is_set() and not self._process.is_alive():
+                    log.error("the training process died (exit code %s); starting a new one", self._process.exitcode)
+                    self._spawn()
+                    queue_unfinished(self.session_factory, self.submit_action, self.submit_baseline)  # and the lost epoch
+                continue
+            if run_id is STOP:
                 return
             self.notifier.publish(run_id)
 
@@ -125,34 +131,21 @@ def trainer_main(settings: Settings, device: str, jobs, nudges, stopping, parent
         dataset_jobs.compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device, check_stopping)
 
     local = {EPOCH: queue.Queue(), BASELINE: queue.Queue()}
-    workers = [threading.Thread(target=_work, args=(local[EPOCH], run_epoch), name="hq-epochs", daemon=True),
-               threading.Thread(target=_work, args=(local[BASELINE], run_baseline), name="hq-baselines", daemon=True)]
+    workers = [threading.Thread(target=serve_jobs, args=(local[EPOCH], run_epoch), name="hq-epochs", daemon=True),
+               threading.Thread(target=serve_jobs, args=(local[BASELINE], run_baseline), name="hq-baselines", daemon=True)]
     for worker in workers:
         worker.start()
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="hq-parent-watch", daemon=True).start()
     while True:
         job = jobs.get()
-        if job is None:
+        if job is STOP:
             break
         kind, job_id = job
         local[kind].put(job_id)
     for kind in local:
-        local[kind].put(None)
+        local[kind].put(STOP)
     for worker in workers:
         worker.join()
-
-
-def _work(jobs: queue.Queue, handler) -> None:
-    while True:
-        job = jobs.get()
-        if job is None:
-            return
-        try:
-            handler(job)
-        except JobCancelled:
-            return
-        except Exception:  # a job's failure must not stop the thread serving everyone
-            log.exception("job %s failed", job)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
