@@ -218,6 +218,13 @@ def test_instructor_dashboard_replay_and_research(staffed_server, browser):
     play_short_game(student, base, "s7", "Alan Turing")
     student.goto(base + "/instructor")
     assert "this page is for instructors" in student.locator("main").inner_text()
+    # Someone tries Alan's ID under another name: a new player, not an error, and not Alan's account.
+    other = browser.new_page(viewport={"width": 1280, "height": 900})
+    other.goto(base + "/login")
+    other.fill("#student_id", "s7")
+    other.fill("#name", "Mallory")
+    other.click("main button[type=submit]")
+    other.wait_for_url("**/survey")
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(base + "/staff/login")
@@ -225,6 +232,7 @@ def test_instructor_dashboard_replay_and_research(staffed_server, browser):
     staff_login(page, base, "prof")
     page.wait_for_url("**/instructor")
     assert "Alan Turing" in page.locator("main").inner_text()
+    expect(page.locator(".id-note").first).to_have_text("2 names")  # s7 was used with two names
     shot(page, "13-instructor-dashboard")
     page.click("text=Alan Turing")
     page.click("td a:has-text('Replay')")
