@@ -98,7 +98,7 @@ def _prepare_pool(session_factory, settings: Settings) -> None:
 
 
 def _make_runner(settings: Settings, session_factory, notifier: Notifier):
-    """In-process threads in embedded mode; Celery workers when a Redis URL is configured."""
+    """A training process (or threads) in embedded mode; Celery workers when a Redis URL is configured."""
     if settings.embedded:
         runner_class = ProcessRunner if settings.embedded_runner == "process" else EmbeddedRunner
         return runner_class(session_factory, settings, notifier, resolve_device(settings.device))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import torch
 from sqlalchemy.orm import sessionmaker
 
 from app.db.session import make_engine, make_session_factory
 from app.runner.nudges import NudgePublisher
-from app.runner.priority import lower_training_priority
+from app.runner.priority import prepare_training
 from app.settings import Settings, load_settings
 from engine.devices import resolve_device
 
@@ -33,9 +32,7 @@ class WorkerResources:
 def worker_resources() -> WorkerResources:
     """This process's resources; the device is resolved here, in the process that trains."""
     settings = load_settings()
-    lower_training_priority(settings.training_niceness)  # tasks run on this thread (prefork child)
-    if settings.training_threads:
-        torch.set_num_threads(settings.training_threads)
+    prepare_training(settings)  # tasks run on this thread (prefork child)
     return WorkerResources(
         settings=settings,
         session_factory=make_session_factory(make_engine(settings.database_url)),

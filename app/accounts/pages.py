@@ -74,14 +74,17 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
         return render(request, "login.html", context, 422)
     # The ID and the name together are the login: a known ID with another name is another
     # player, never an error, so the form cannot be used to find out which student IDs exist.
-    student = db.scalar(select(Student).where(Student.student_id == student_id, Student.name_key == name_key(name)))
-    if student is None:
-        student = _new_student(db, student_id, name)
+    student = _find_student(db, student_id, name) or _new_student(db, student_id, name)
     db.commit()
     request.session.clear()
     request.session["student_pk"] = student.id
     csrf_token(request)  # the new session gets its token now, in the same write as the login
     return see_other("/")
+
+
+def _find_student(db: Session, student_id: str, name: str) -> Student | None:
+    """The player who logs in with this ID and name (the name compared by ``name_key``), if any."""
+    return db.scalar(select(Student).where(Student.student_id == student_id, Student.name_key == name_key(name)))
 
 
 def _new_student(db: Session, student_id: str, name: str) -> Student:
@@ -92,7 +95,7 @@ def _new_student(db: Session, student_id: str, name: str) -> Student:
         db.flush()
     except IntegrityError:
         db.rollback()
-        student = db.scalar(select(Student).where(Student.student_id == student_id, Student.name_key == name_key(name)))
+        student = _find_student(db, student_id, name)
         if student is None:
             raise
     return student

@@ -80,7 +80,8 @@ def student_rows(db: Session) -> list[dict]:
     rows = []
     for pk, row in per_student.items():
         standing = standings.get(pk)
-        rows.append({**row, "names_for_id": names_per_id[row["student"].student_id], "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
+        rows.append({**row, "names_for_id": names_per_id[row["student"].student_id],
+                     "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
                      "datasets": standing["datasets"] if standing else 0,
                      "mean_gain": standing["mean_gain"] if standing else None})
     return rows

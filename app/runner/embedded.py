@@ -1,10 +1,10 @@
 """The embedded mode's thread runner (``HYPERQUEST_EMBEDDED_RUNNER=thread``): training on server threads.
 
 The default runner trains in a child process instead (app/runner/trainer_process.py); this one
-starts instantly, which the in-process tests rely on. One thread trains players' epochs in submission order; a second computes dataset
-baselines so a new dataset never delays a player's epoch queue. On start, actions
-left queued or half-trained by a previous process are queued again: nothing a
-player did is lost when the server restarts.
+starts instantly, which the in-process tests rely on. One thread trains players' epochs in
+submission order; a second computes dataset baselines so a new dataset never delays a player's
+epoch queue. On start, actions left queued or half-trained by a previous process are queued again:
+nothing a player did is lost when the server restarts.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ from __future__ import annotations
 import queue
 import threading
 
-import torch
 from sqlalchemy.orm import sessionmaker
 
-from app.datasets import jobs as dataset_jobs
-from app.errors import JobCancelled
-from app.runner.jobs import STOP, queue_unfinished, serve_jobs
+from app.runner.jobs import STOP, job_functions, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
-from app.runner.priority import lower_training_priority
-from app.runs import service as runs
+from app.runner.priority import prepare_training
 from app.settings import Settings
 
 
@@ -41,13 +37,11 @@ class EmbeddedRunner:
 
     def start(self) -> None:
         """Start the threads and re-queue unfinished work."""
-        if self.settings.training_threads:
-            # Measured on 2 cores with 300 simulated students: one training thread did not make pages
-            # faster (p95 675 -> 680 ms) but trained 5x fewer epochs, so the default keeps all cores.
-            torch.set_num_threads(self.settings.training_threads)
+        run_epoch, run_baseline = job_functions(self.session_factory, self.settings, self.device, self._stopping,
+                                                self.notifier.publish)
         self._threads = [
-            threading.Thread(target=self._loop, args=(self._epochs, self._run_epoch), name="hq-epochs", daemon=True),
-            threading.Thread(target=self._loop, args=(self._baselines, self._run_baseline), name="hq-baselines", daemon=True),
+            threading.Thread(target=self._loop, args=(self._epochs, run_epoch), name="hq-epochs", daemon=True),
+            threading.Thread(target=self._loop, args=(self._baselines, run_baseline), name="hq-baselines", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -70,24 +64,5 @@ class EmbeddedRunner:
         self._baselines.put(dataset_id)
 
     def _loop(self, jobs: queue.Queue, handler) -> None:
-        lower_training_priority(self.settings.training_niceness)
+        prepare_training(self.settings)
         serve_jobs(jobs, handler)
-
-    def _run_epoch(self, action_id: int) -> None:
-        runs.execute_action(
-            self.session_factory, action_id, self._progress, self.device,
-            stale_after=self.settings.stale_after_seconds, max_attempts=self.settings.max_attempts,
-        )
-
-    def _run_baseline(self, dataset_id: int) -> None:
-        dataset_jobs.compute_baseline(
-            self.session_factory, dataset_id, self.settings.baseline_epochs, self.device, self._check_stopping
-        )
-
-    def _check_stopping(self, *_args) -> None:
-        if self._stopping.is_set():
-            raise JobCancelled()
-
-    def _progress(self, run_id: int, _done: int, _total: int) -> None:
-        self._check_stopping()
-        self.notifier.publish(run_id)

@@ -1,4 +1,4 @@
-"""What both embedded runners (thread and process) share: the job loop and re-queueing at start."""
+"""What both embedded runners (thread and process) share: the job functions, the job loop, re-queueing at start."""
 
 from __future__ import annotations
 
@@ -12,6 +12,30 @@ log = logging.getLogger(__name__)
 
 #: Put on a job queue to end the loop serving it.
 STOP = None
+
+
+def job_functions(session_factory, settings, device: str, stopping, publish: Callable[[int], None]):
+    """(run_epoch, run_baseline) with a runner's settings: both report progress through ``publish``
+    and stop at their next batch once ``stopping`` (an Event) is set."""
+    from app.datasets import jobs as dataset_jobs
+    from app.runs import service as runs
+
+    def check_stopping(*_args) -> None:
+        if stopping.is_set():
+            raise JobCancelled()
+
+    def progress(run_id: int, _done: int, _total: int) -> None:
+        check_stopping()
+        publish(run_id)
+
+    def run_epoch(action_id: int) -> None:
+        runs.execute_action(session_factory, action_id, progress, device,
+                            stale_after=settings.stale_after_seconds, max_attempts=settings.max_attempts)
+
+    def run_baseline(dataset_id: int) -> None:
+        dataset_jobs.compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device, check_stopping)
+
+    return run_epoch, run_baseline
 
 
 def serve_jobs(jobs: queue.Queue, handler: Callable[[int], None]) -> None:

@@ -21,3 +21,14 @@ def lower_training_priority(niceness: int) -> None:
         current = os.getpriority(os.PRIO_PROCESS, tid)
         if niceness > current:
             os.setpriority(os.PRIO_PROCESS, tid, niceness)
+
+
+def prepare_training(settings) -> None:
+    """What every thread that trains does first: lower its priority, apply HYPERQUEST_TRAINING_THREADS."""
+    lower_training_priority(settings.training_niceness)
+    if settings.training_threads:
+        import torch
+
+        # Measured on 2 cores with 300 simulated students: one training thread did not make pages
+        # faster (p95 675 -> 680 ms) but trained 5x fewer epochs, so the default keeps all cores.
+        torch.set_num_threads(settings.training_threads)

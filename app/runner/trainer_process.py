@@ -17,10 +17,9 @@ import queue
 import threading
 import time
 
-from app.errors import JobCancelled
-from app.runner.jobs import STOP, queue_unfinished, serve_jobs
+from app.runner.jobs import STOP, job_functions, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
-from app.runner.priority import lower_training_priority
+from app.runner.priority import prepare_training
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,32 +103,11 @@ class ProcessRunner:
 
 def trainer_main(settings: Settings, device: str, jobs, nudges, stopping, parent_pid: int) -> None:
     """The training process: route jobs to an epoch thread and a baseline thread until told to stop."""
-    import torch
-
-    from app.datasets import jobs as dataset_jobs
     from app.db.session import make_engine, make_session_factory
-    from app.runs import service as runs
 
-    lower_training_priority(settings.training_niceness)  # inherited by every thread started below
-    if settings.training_threads:
-        torch.set_num_threads(settings.training_threads)
+    prepare_training(settings)  # inherited by every thread started below
     session_factory = make_session_factory(make_engine(settings.database_url))
-
-    def check_stopping(*_args) -> None:
-        if stopping.is_set():
-            raise JobCancelled()
-
-    def progress(run_id: int, _done: int, _total: int) -> None:
-        check_stopping()
-        nudges.put(run_id)
-
-    def run_epoch(action_id: int) -> None:
-        runs.execute_action(session_factory, action_id, progress, device,
-                            stale_after=settings.stale_after_seconds, max_attempts=settings.max_attempts)
-
-    def run_baseline(dataset_id: int) -> None:
-        dataset_jobs.compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device, check_stopping)
-
+    run_epoch, run_baseline = job_functions(session_factory, settings, device, stopping, nudges.put)
     local = {EPOCH: queue.Queue(), BASELINE: queue.Queue()}
     workers = [threading.Thread(target=serve_jobs, args=(local[EPOCH], run_epoch), name="hq-epochs", daemon=True),
                threading.Thread(target=serve_jobs, args=(local[BASELINE], run_baseline), name="hq-baselines", daemon=True)]
