@@ -51,7 +51,7 @@ def test_train_text_output():
 
 def test_datasets_lists_families_and_describes_one():
     listing = hyperquest("datasets").stdout
-    for family in ("shapes", "textures", "teacher", "clusters"):
+    for family in ("shapes", "textures", "motifs", "teacher", "clusters"):
         assert family in listing
     described = json.loads(hyperquest("datasets", "textures:4", "--size", "tiny", "--json").stdout)
     assert described["input_size"] == [3, 32, 32] and described["classes"] >= 2

@@ -14,7 +14,7 @@ from engine.datasets import FAMILIES
 SETTINGS_ID = 1
 #: Families a new class starts with: those whose calibration meets the "worth playing" targets
 #: (docs/calibration.md). "teacher" stays available to instructors who opt in; it is hard at CPU sizes.
-DEFAULT_FAMILIES = ["clusters", "shapes", "textures"]
+DEFAULT_FAMILIES = ["clusters", "motifs", "shapes", "textures"]
 MAX_POOL_SIZE = 200
 CLASS_CODE_MAX = 64
 

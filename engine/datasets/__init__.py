@@ -3,7 +3,7 @@
 from engine.datasets.base import FAMILIES, SIZES, Dataset, Family, make_dataset, parse_ref
 
 # Importing the family modules registers them.
-from engine.datasets import shapes, teacher, textures, vectors  # noqa: F401,E402
+from engine.datasets import motifs, shapes, teacher, textures, vectors  # noqa: F401,E402
 
 __all__ = ["FAMILIES", "SIZES", "Dataset", "Family", "make_dataset", "parse_ref", "load"]
 

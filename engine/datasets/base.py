@@ -70,12 +70,19 @@ class Family:
     kind: str  # "image" or "vector"
     description: str
     generate: Callable[[int, str], Dataset]
-    #: Training examples relative to the size preset (validation and test keep the preset's counts).
+    #: Training examples relative to the size preset (validation and test keep the preset's counts) ...
     train_scale: int = 1
+    #: ... for these size presets (the others keep the preset's training count).
+    scaled_sizes: tuple[str, ...] = tuple(SIZES)
+
+    def train_factor(self, size: str) -> int:
+        """How many times the preset's training examples this family draws at ``size``."""
+        return self.train_scale if size in self.scaled_sizes else 1
 
     def nominal_sizes(self, size: str) -> dict[str, int]:
         """Examples per split before the per-seed jitter."""
-        return {split: n * (self.train_scale if split == "train" else 1) for split, n in SIZES[size].items()}
+        factor = self.train_factor(size)
+        return {split: n * (factor if split == "train" else 1) for split, n in SIZES[size].items()}
 
 
 FAMILIES: dict[str, Family] = {}

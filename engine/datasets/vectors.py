@@ -66,7 +66,7 @@ def generate(seed: int, size: str) -> Dataset:
     num_classes = common.randint(pg, *CLASSES)
     dim = common.randint(pg, *DIMENSIONS)
     sizes = common.split_sizes(pg, size)
-    sizes["train"] *= TRAIN_SCALE
+    sizes["train"] *= FAMILY.train_factor(size)
     turns = common.uniform(pg, *TWIST) / num_classes**0.5
     arm_noise = common.uniform(pg, *ARM_NOISE)
     nuisance = common.randint(pg, *NUISANCE)
@@ -86,7 +86,7 @@ def generate(seed: int, size: str) -> Dataset:
     return common.assemble("clusters", seed, size, num_classes, x.float(), y, sizes)
 
 
-register(
+FAMILY = register(
     Family(
         name="clusters",
         kind="vector",
