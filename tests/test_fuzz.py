@@ -438,7 +438,7 @@ def test_fuzz_instructor_settings(world):
     statuses = collections.Counter()
     good = {"class_code": st.from_regex(r"[A-Za-z0-9_-]{0,64}", fullmatch=True),
             "pool_size": st.sampled_from(["1", "2", "3", " 2 ", "+1", "01"]),  # junk values bring 0, 201, 1.5...
-            "families": pick(sorted(FAMILIES)),
+            "families": pick(sorted(FAMILIES)),  # teacher (not offered to classes) brings a 422
             "reveal_test_accuracy": st.sampled_from(["on", "true", "1", "yes", "off", ""])}
 
     @fuzz(100)

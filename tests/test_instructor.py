@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.accounts.models import Student
+from app.classroom.models import ClassSettings
+from app.classroom.service import allowed_families
 from app.datasets.models import DatasetRecord
 from app.instructor.replay import replay_steps
 from app.leaderboard.service import MIN_SPREAD, normalised_score, overall, per_dataset
@@ -185,6 +187,10 @@ def test_class_settings_code_pool_and_test_accuracy(tmp_path):
         assert bad.status_code == 422 and "pool size" in bad.text
         bad = player.client.post("/instructor/settings", data={"pool_size": "2", "families": "nosuch"})
         assert bad.status_code == 422 and "unknown dataset families" in bad.text
+        page = player.client.get("/instructor/settings").text
+        assert 'value="motifs"' in page and 'value="teacher"' not in page  # only playable families are offered
+        bad = player.client.post("/instructor/settings", data={"pool_size": "2", "families": ["shapes", "teacher"]})
+        assert bad.status_code == 422 and "not offered to classes" in bad.text and "teacher" in bad.text
         saved = player.client.post("/instructor/settings", data={"class_code": "ML-2026", "pool_size": "2",
                                                                  "families": ["clusters"], "reveal_test_accuracy": "on"})
         assert saved.status_code == 200 and "Saved" in saved.text
@@ -203,3 +209,10 @@ def test_class_settings_code_pool_and_test_accuracy(tmp_path):
         with player.app.state.session_factory() as db:
             assert db.get(DatasetRecord, player.run(new_run).dataset_id).family == "clusters"
             assert player.run(run_id).test_acc is not None
+
+
+def test_a_family_chosen_before_it_was_retired_is_not_played():
+    # A class that chose teacher (when it was offered) plays the rest of its choice, or every playable family.
+    assert allowed_families(ClassSettings(allowed_families=["teacher", "shapes"])) == ["shapes"]
+    assert allowed_families(ClassSettings(allowed_families=["teacher"])) == ["clusters", "motifs", "shapes", "textures"]
+    assert allowed_families(ClassSettings(allowed_families=[])) == ["clusters", "motifs", "shapes", "textures"]

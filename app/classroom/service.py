@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 from app.classroom.models import ClassSettings
 from app.errors import WebError
 from app.settings import Settings
-from engine.datasets import FAMILIES
+from engine.datasets import FAMILIES, playable_families
 
 SETTINGS_ID = 1
-#: Families a new class starts with: those whose calibration meets the "worth playing" targets
-#: (docs/calibration.md). "teacher" stays available to instructors who opt in; it is hard at CPU sizes.
-DEFAULT_FAMILIES = ["clusters", "motifs", "shapes", "textures"]
+#: Families a class may play, and the ones a new class starts with: those whose calibration meets
+#: the "worth playing" targets (docs/calibration.md).
+PLAYABLE_FAMILIES = playable_families()
+DEFAULT_FAMILIES = PLAYABLE_FAMILIES
 MAX_POOL_SIZE = 200
 CLASS_CODE_MAX = 64
 
@@ -31,8 +32,11 @@ def class_settings(db: Session, settings: Settings) -> ClassSettings:
 
 
 def allowed_families(row: ClassSettings) -> list[str]:
-    """The families new datasets may come from (all of them when none is selected)."""
-    return sorted(row.allowed_families) if row.allowed_families else sorted(FAMILIES)
+    """The families new datasets may come from: the chosen playable ones, else every playable one."""
+    # A family chosen before it stopped being playable (teacher) is dropped here, not in the row,
+    # so the instructor's choice is still on record.
+    chosen = sorted(f for f in row.allowed_families or [] if f in PLAYABLE_FAMILIES)
+    return chosen or list(PLAYABLE_FAMILIES)
 
 
 def class_code_matches(row: ClassSettings, given: str) -> bool:
@@ -58,6 +62,9 @@ def update_from_form(row: ClassSettings, form: dict[str, object]) -> None:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise WebError(f"unknown dataset families: {', '.join(unknown)}", 422)
+    retired = [f for f in families if f not in PLAYABLE_FAMILIES]
+    if retired:
+        raise WebError(f"not offered to classes (it misses the calibration targets): {', '.join(retired)}", 422)
     reveal = str(form.get("reveal_test_accuracy", "")) in ("on", "true", "1", "yes")
     row.class_code = code or None
     row.pool_size = pool_size

@@ -24,12 +24,12 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """List or describe."""
     if args.dataset is None:
-        rows = [[f.name, f.kind, f.description] for f in FAMILIES.values()]
+        rows = [[f.name, f.kind, "yes" if f.playable else "no", f.description] for f in FAMILIES.values()]
         if args.json:
-            for name, kind, description in rows:
-                print_json({"family": name, "kind": kind, "description": description})
+            for name, kind, playable, description in rows:
+                print_json({"family": name, "kind": kind, "in_classes": playable == "yes", "description": description})
         else:
-            table(rows, ["family", "kind", "description"])
+            table(rows, ["family", "kind", "in classes", "description"])
         return 0
     dataset = load(args.dataset, resolve_size(args))
     stats = dataset.stats()

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from app.datasets.models import DatasetRecord
 from engine.calibration import best_val_accuracy
 from engine.config import default_hparams
-from engine.datasets import FAMILIES, Dataset, make_dataset
+from engine.datasets import Dataset, make_dataset, playable_families
 from engine.rules import MAX_EPOCHS
 
 
 def pool_entries(pool_size: int, families: list[str] | None = None) -> list[tuple[str, int]]:
     """The (family, seed) pairs of the shared pool: the allowed families in turn, seeds counting up."""
-    families = sorted(families or FAMILIES)
+    families = sorted(families or playable_families())
     return [(families[i % len(families)], i // len(families) + 1) for i in range(pool_size)]
 
 

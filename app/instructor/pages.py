@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.accounts.models import Student
-from app.classroom.service import allowed_families, class_settings, update_from_form
+from app.classroom.service import PLAYABLE_FAMILIES, allowed_families, class_settings, update_from_form
 from app.datasets.models import DatasetRecord
 from app.datasets.service import ensure_pool, pool_records
 from app.errors import NotFound, WebError
@@ -18,7 +18,6 @@ from app.runs.models import Run
 from app.staff.models import INSTRUCTOR
 from app.staff.service import require_role
 from app.web import RecordId, form_data, get_db, render
-from engine.datasets import FAMILIES
 
 router = APIRouter(prefix="/instructor")
 
@@ -94,7 +93,7 @@ def settings_page(request: Request, db: Session = Depends(get_db, scope="functio
 
 def _settings(request: Request, db: Session, error: str | None, saved: bool, status_code: int):
     row = class_settings(db, request.app.state.settings)
-    return _page(request, db, "instructor/settings.html", {"class": row, "families": sorted(FAMILIES), "error": error,
+    return _page(request, db, "instructor/settings.html", {"class": row, "families": PLAYABLE_FAMILIES, "error": error,
                                                             "saved": saved}, status_code)
 
 

@@ -74,6 +74,9 @@ class Family:
     train_scale: int = 1
     #: ... for these size presets (the others keep the preset's training count).
     scaled_sizes: tuple[str, ...] = tuple(SIZES)
+    #: Meets the calibration targets (docs/calibration.md), so classes may play it. A family that
+    #: does not stays registered for research and for the runs already played on it.
+    playable: bool = True
 
     def train_factor(self, size: str) -> int:
         """How many times the preset's training examples this family draws at ``size``."""
@@ -92,6 +95,11 @@ def register(family: Family) -> Family:
     """Add a family to the registry (called once per family module)."""
     FAMILIES[family.name] = family
     return family
+
+
+def playable_families() -> list[str]:
+    """Names of the families classes may play, sorted."""
+    return sorted(name for name, family in FAMILIES.items() if family.playable)
 
 
 def check_size(size: str) -> str:
