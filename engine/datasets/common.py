@@ -61,6 +61,16 @@ def flip_labels(g: torch.Generator, y: torch.Tensor, num_classes: int, rate: flo
     return torch.where(flip, (y + shift) % num_classes, y)
 
 
+def balancing_offsets(logits: torch.Tensor, rounds: int) -> torch.Tensor:
+    """Per-class offsets [k] that make every class win the argmax of ``logits`` [n,k] about equally often."""
+    k = logits.shape[1]
+    shift = torch.zeros(k, dtype=logits.dtype)
+    for _ in range(rounds):
+        counts = torch.bincount((logits + shift).argmax(dim=1), minlength=k).double()
+        shift -= 0.5 * torch.log((counts + 1) / (counts.sum() + k) * k)
+    return shift
+
+
 def pixel_grid() -> torch.Tensor:
     """Pixel-centre coordinates in [-1, 1] along one side of an image."""
     return (torch.arange(IMAGE_SIDE, dtype=torch.float32) + 0.5) / (IMAGE_SIDE / 2) - 1

@@ -70,10 +70,7 @@ class Teacher:
         self.weights = torch.randn((num_classes, num_motifs), generator=g, dtype=torch.float64)
         self.offsets = torch.zeros(num_classes, dtype=torch.float64)
         _, _, reference = draw_placements(g, REFERENCE, num_motifs)
-        logits = self.logits(reference)
-        for _ in range(BALANCE_ROUNDS):
-            wins = torch.bincount((logits + self.offsets).argmax(dim=1), minlength=num_classes).double()
-            self.offsets -= 0.5 * torch.log((wins + 1) / (wins.sum() + num_classes) * num_classes)
+        self.offsets = common.balancing_offsets(self.logits(reference), BALANCE_ROUNDS)
 
     def logits(self, counts: torch.Tensor) -> torch.Tensor:
         """Class scores [n,k] for motif counts [n,m]."""

@@ -46,7 +46,7 @@ class Teacher:
         reference = coarse_images(g, REFERENCE, blobs)
         feats = self.features(reference)
         self.mean, self.std = feats.mean(dim=0), feats.std(dim=0).clamp(min=1e-9)
-        self.balance(self.logits(reference))
+        self.offsets += common.balancing_offsets(self.logits(reference), BALANCE_ROUNDS)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Pooled hidden features [n,width] of coarse images [n,3,h,w] (float64)."""
@@ -64,15 +64,6 @@ class Teacher:
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Class scores [n,k] of coarse images, offsets included."""
         return ((self.features(images) - self.mean) / self.std) @ self.w3.T + self.offsets
-
-    def balance(self, logits: torch.Tensor) -> None:
-        """Shift per-class offsets so every class wins the argmax about equally often."""
-        k = logits.shape[1]
-        shift = torch.zeros(k, dtype=torch.float64)
-        for _ in range(BALANCE_ROUNDS):
-            counts = torch.bincount((logits + shift).argmax(dim=1), minlength=k).double()
-            shift -= 0.5 * torch.log((counts + 1) / (counts.sum() + k) * k)
-        self.offsets += shift
 
 
 def coarse_images(g: torch.Generator, n: int, blobs: float) -> torch.Tensor:
