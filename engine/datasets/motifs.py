@@ -68,7 +68,7 @@ class Teacher:
     def __init__(self, g: torch.Generator, num_classes: int, num_motifs: int) -> None:
         """Draw the weights, then balance the classes on REFERENCE random motif counts."""
         self.weights = torch.randn((num_classes, num_motifs), generator=g, dtype=torch.float64)
-        self.offsets = torch.zeros(num_classes, dtype=torch.float64)
+        self.offsets = torch.zeros(num_classes, dtype=torch.float64)  # while the reference is scored
         _, _, reference = draw_placements(g, REFERENCE, num_motifs)
         self.offsets = common.balancing_offsets(self.logits(reference), BALANCE_ROUNDS)
 
