@@ -15,7 +15,6 @@ SETTINGS_ID = 1
 #: Families a class may play, and the ones a new class starts with: those whose calibration meets
 #: the "worth playing" targets (docs/calibration.md).
 PLAYABLE_FAMILIES = playable_families()
-DEFAULT_FAMILIES = PLAYABLE_FAMILIES
 MAX_POOL_SIZE = 200
 CLASS_CODE_MAX = 64
 
@@ -25,7 +24,7 @@ def class_settings(db: Session, settings: Settings) -> ClassSettings:
     row = db.get(ClassSettings, SETTINGS_ID)
     if row is None:
         row = ClassSettings(id=SETTINGS_ID, class_code=None, pool_size=settings.pool_size,
-                            allowed_families=list(DEFAULT_FAMILIES), reveal_test_accuracy=False)
+                            allowed_families=list(PLAYABLE_FAMILIES), reveal_test_accuracy=False)
         db.add(row)
         db.flush()
     return row

@@ -24,11 +24,11 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """List or describe."""
     if args.dataset is None:
-        rows = [[f.name, f.kind, "yes" if f.playable else "no", f.description] for f in FAMILIES.values()]
         if args.json:
-            for name, kind, playable, description in rows:
-                print_json({"family": name, "kind": kind, "in_classes": playable == "yes", "description": description})
+            for f in FAMILIES.values():
+                print_json({"family": f.name, "kind": f.kind, "in_classes": f.playable, "description": f.description})
         else:
+            rows = [[f.name, f.kind, "yes" if f.playable else "no", f.description] for f in FAMILIES.values()]
             table(rows, ["family", "kind", "in classes", "description"])
         return 0
     dataset = load(args.dataset, resolve_size(args))
