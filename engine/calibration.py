@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 from engine.config import HyperParams, default_hparams
 from engine.datasets import make_dataset
-from engine.training import ProgressCallback, new_state, place, train_epoch
+from engine.training import DeviceData, ProgressCallback, new_state, place, train_epoch
 
 #: Alternatives to the default (width 64, depth 4, lr 0.01, no dropout), chosen to stay
 #: cheap on a CPU: each changes one knob along the game's initial choices or ladders.
@@ -68,10 +68,14 @@ def config_label(changes: dict) -> str:
 
 
 def best_val_accuracy(
-    dataset, hparams: HyperParams, epochs: int, seed: int = 0, device: str = "cpu", progress: ProgressCallback | None = None
+    dataset, hparams: HyperParams, epochs: int, seed: int = 0, device: str = "cpu", progress: ProgressCallback | None = None,
+    data: DeviceData | None = None,
 ) -> float:
-    """Train ``epochs`` epochs with fixed hyperparameters; return the best validation accuracy."""
-    data = place(dataset, device)
+    """Train ``epochs`` epochs with fixed hyperparameters; return the best validation accuracy.
+
+    ``data`` is the dataset already placed on ``device`` (placed here when not given).
+    """
+    data = data or place(dataset, device)
     state = new_state(dataset, hparams, seed, device)
     best = 0.0
     for _ in range(epochs):

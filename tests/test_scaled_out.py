@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from app.classroom.models import ClassSettings
+from app.datasets.models import DatasetRecord
 from app.db import migrate
 from app.runs import service
 from app.runs.models import ActionRecord, EpochRecord, Run
@@ -95,7 +96,17 @@ class Stack:
         raise AssertionError(f"timed out waiting for {what}\n--- server\n{self.server.output if self.server else ''}\n{logs}")
 
     def wait_ready(self, run_id: int, timeout: float = 90) -> Run:
-        return self.wait(lambda: (lambda r: r if not r.busy else None)(self.run(run_id)), timeout, f"run {run_id} ready")
+        """The run once its epoch is trained (or, once it has ended, its test accuracy measured)."""
+        def ready():
+            with self.db() as db:
+                run = db.get(Run, run_id)
+                return run if not run.busy and not service.test_accuracy_pending(db, run) else None
+        return self.wait(ready, timeout, f"run {run_id} ready")
+
+    def pool_ready(self) -> bool:
+        """True once some pool dataset has all its baselines."""
+        with self.db() as db:
+            return db.scalar(select(func.count()).select_from(DatasetRecord).where(DatasetRecord.baseline_status == "done")) > 0
 
 
 @contextlib.contextmanager
@@ -125,6 +136,8 @@ class Browserless:
 
     def start(self, **choices) -> int:
         deadline = time.monotonic() + 120
+        # Wait for a ready dataset in the database rather than by re-posting (a rate-limited action).
+        self.stack.wait(self.stack.pool_ready, 120, "a pool dataset to be ready")
         while (response := self.http.post("/runs")).headers["location"] == "/runs/new":
             assert time.monotonic() < deadline, "no pool dataset became ready"
             time.sleep(0.2)  # the pool's baselines are still computing

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.factory import create_app
 from app.ops.http import CsrfMixin
 from app.datasets.models import DatasetRecord
+from app.runs import service as runs_service
 from app.runs.models import Run
 from app.settings import Settings
 
@@ -109,11 +110,13 @@ class Player:
             return db.scalar(select(Run).where(Run.id == run_id))
 
     def wait_ready(self, run_id: int, timeout: float = 120) -> Run:
+        """The run once its epoch is trained (or, once it has ended, its test accuracy measured)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            run = self.run(run_id)
-            if not run.busy:
-                return run
+            with self.app.state.session_factory() as db:
+                run = db.scalar(select(Run).where(Run.id == run_id))
+                if not run.busy and not runs_service.test_accuracy_pending(db, run):
+                    return run
             time.sleep(0.05)
         raise AssertionError(f"run {run_id} still training after {timeout}s")
 

@@ -28,4 +28,6 @@ def train_epoch(action_id: int) -> None:
 def baseline(dataset_id: int) -> None:
     """Compute and store one dataset's default-schedule baseline (once)."""
     res = worker_resources()
-    compute_baseline(res.session_factory, dataset_id, res.settings.baseline_epochs, res.device)
+    # No waiting: if another worker holds the job, the web app's reconciler re-sends it should that one die.
+    compute_baseline(res.session_factory, dataset_id, res.settings.baseline_epochs, res.device,
+                     stale_after=res.settings.stale_after_seconds)

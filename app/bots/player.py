@@ -80,6 +80,6 @@ def play_bot_run(session_factory: sessionmaker, dataset_id: int, max_epochs: int
             move = Action("done") if run.epoch >= max_epochs else policy.decide(history)
             record = service.submit(db, db.get(Student, student_pk), run_id, run.actions_used + 1, move)
             db.commit()
-            kind, record_id = record.kind, record.id
-        if kind == "continue":
+            kind, record_id, queued = record.kind, record.id, record.status == "queued"
+        if queued:  # an epoch, or the test accuracy once the run has ended
             service.execute_action(session_factory, record_id, progress, device)

@@ -7,10 +7,10 @@ import sys
 
 from pydantic import ValidationError
 
-from app.cli import bench, calibrate, datasets, export, migrate, serve, staff, train, worker
+from app.cli import bench, calibrate, datasets, export, migrate, pool, serve, staff, train, worker
 from engine.errors import HyperQuestError
 
-COMMANDS = (serve, worker, migrate, staff, train, datasets, calibrate, bench, export)
+COMMANDS = (serve, worker, migrate, pool, staff, train, datasets, calibrate, bench, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,41 +1,127 @@
-"""Background jobs of the datasets domain."""
+"""Background jobs of the datasets domain: computing a pool dataset's baselines."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.bots.player import play_bot_run
 from app.datasets import service
 from app.datasets.models import DatasetRecord
-from app.bots.player import play_bot_run
+from app.db.base import utcnow
 from app.errors import JobCancelled
 from app.runs.models import Run
 from engine.baselines import linear_classifier_score
 
 log = logging.getLogger(__name__)
 
+#: A process computing baselines that has not reported for this long is presumed dead.
+BASELINE_STALE_SECONDS = 60.0
+#: Progress is written at most this often (and at every epoch's end).
+WRITE_EVERY_SECONDS = 1.0
+#: How often a runner that waits for another process's baseline looks again.
+WAIT_POLL_SECONDS = 2.0
 
-def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None) -> None:
+
+def _claimable(cutoff: dt.datetime):
+    """SQL condition: not started, or started by a process that stopped reporting (it died)."""
+    return or_(
+        DatasetRecord.baseline_status == "pending",
+        and_(DatasetRecord.baseline_status == "running",
+             or_(DatasetRecord.baseline_heartbeat_at.is_(None), DatasetRecord.baseline_heartbeat_at < cutoff)),
+    )
+
+
+def claim_baseline(db: Session, dataset_id: int, epochs: int, stale_after: float = BASELINE_STALE_SECONDS) -> bool:
+    """Atomically take a dataset's baseline job; False when it is done, failed, or another live process has it.
+
+    One conditional UPDATE, so two processes (a `pool prepare`, a server's runner, several
+    Celery workers) never both compute the same dataset (the bot's run would be played twice).
+    """
+    now = utcnow()
+    claimed = db.execute(
+        update(DatasetRecord)
+        .where(DatasetRecord.id == dataset_id, _claimable(now - dt.timedelta(seconds=stale_after)))
+        .values(baseline_status="running", baseline_heartbeat_at=now, baseline_done=0,
+                baseline_total=service.baseline_epochs_total(epochs), baseline_error=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(claimed)
+
+
+class _Reporter:
+    """Counts the job's trained epochs and writes them (with a heartbeat) to the dataset's row."""
+
+    def __init__(self, session_factory: sessionmaker, dataset_id: int, forward=None) -> None:
+        self.session_factory = session_factory
+        self.dataset_id = dataset_id
+        self.forward = forward
+        self.epochs = 0
+        self._last_write = 0.0
+
+    def batch(self, done: int, total: int) -> None:
+        """Progress callback of a fixed-schedule training loop: (batches done, batches in the epoch)."""
+        if self.forward:
+            self.forward(done, total)  # may raise JobCancelled
+        if done == total:
+            self.epochs += 1
+        self._write(force=done == total)
+
+    def bot(self, run_id: int, done: int, total: int) -> None:
+        """Progress callback of the bot's epoch jobs: (run, batches done, batches total), -1 at an epoch's end."""
+        if self.forward:
+            self.forward(run_id, done, total)
+        if done == -1:
+            self.epochs += 1
+        self._write(force=done == -1)
+
+    def _write(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < WRITE_EVERY_SECONDS:
+            return
+        self._last_write = now
+        with self.session_factory() as db:
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == self.dataset_id)
+                       .values(baseline_done=self.epochs, baseline_heartbeat_at=utcnow()))
+            db.commit()
+
+
+def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None,
+                     wait: bool = False, stale_after: float = BASELINE_STALE_SECONDS) -> None:
     """Measure and store a dataset's three baselines (once): default schedule, linear classifier, bot.
 
     Each baseline gets the same epoch budget ``epochs`` (the game's 30 in production). The bot
-    plays through the game's service functions, so its run is stored like a player's.
+    plays through the game's service functions, so its run is stored like a player's. When
+    another live process holds the job, return at once, or with ``wait`` look again until it
+    is done or its holder has died (then take it over). ``progress`` is called with whatever
+    the training loops report and may raise JobCancelled to stop the job.
     """
-    with session_factory() as db:
-        record = db.get(DatasetRecord, dataset_id)
-        if record is None or record.baseline_status == "done":
-            return
-        record.baseline_status = "running"
-        db.commit()
+    while True:
+        with session_factory() as db:
+            claimed = claim_baseline(db, dataset_id, epochs, stale_after)
+            db.commit()
+            record = db.get(DatasetRecord, dataset_id)
+            if claimed or not wait or record is None or record.baseline_status != "running":
+                break
+        if progress:
+            progress(0, 0)  # lets the runner cancel the wait when it stops
+        time.sleep(WAIT_POLL_SECONDS)
+    if not claimed:
+        return
+    reporter = _Reporter(session_factory, dataset_id, progress)
+    started = time.perf_counter()
     try:
-        default = service.default_baseline(record, epochs, device, progress)
+        default = service.default_baseline(record, epochs, device, reporter.batch)
         linear = linear_classifier_score(service.generated(record.family, record.seed, record.size), epochs, seed=0,
                                          device=device)
-        bot_run_id = play_bot_run(session_factory, dataset_id, epochs, device, progress)
-    except JobCancelled:
-        raise  # left "running": the next start computes it again
+        bot_run_id = play_bot_run(session_factory, dataset_id, epochs, device, reporter.bot)
+    except (JobCancelled, KeyboardInterrupt, SystemExit):
+        _release(session_factory, dataset_id)  # the next runner (or `pool prepare`) starts it again
+        raise
     except Exception as exc:
         log.exception("baseline of dataset %s failed", dataset_id)
         with session_factory() as db:
@@ -49,7 +135,20 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         record.bot_run_id = bot_run_id
         record.baseline_bot = db.get(Run, bot_run_id).best_val_acc
         record.baseline_status = "done"
+        record.baseline_done = record.baseline_total
+        record.baseline_seconds = time.perf_counter() - started
         db.commit()
+
+
+def _release(session_factory: sessionmaker, dataset_id: int) -> None:
+    """Give an interrupted job back: pending again, so nobody waits for a heartbeat to go stale."""
+    try:
+        with session_factory() as db:
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == "running")
+                       .values(baseline_status="pending", baseline_done=0))
+            db.commit()
+    except Exception:  # the database may be what failed; a stale heartbeat frees it later anyway
+        log.warning("could not release the baseline job of dataset %s", dataset_id)
 
 
 def pending_baselines(db: Session) -> list[int]:

@@ -35,6 +35,13 @@ class DatasetRecord(Base):
     #: pending -> running -> done (all baselines stored) or failed; only "done" datasets are handed out.
     baseline_status: Mapped[str] = mapped_column(String(16), default="pending")
     baseline_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Progress of the baseline job in epochs (default schedule, linear classifier, bot), for progress bars.
+    baseline_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    baseline_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Last sign of life of the process computing the baselines; a stale one means it died.
+    baseline_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Wall-clock seconds the baseline job took (for the pool's ETA and the benchmarks).
+    baseline_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property

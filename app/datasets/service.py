@@ -1,7 +1,8 @@
-"""Choosing datasets for new runs, caching generated data, and the default-schedule baseline."""
+"""Choosing datasets for new runs, caching generated data, the default-schedule baseline, pool readiness."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 
@@ -13,6 +14,10 @@ from engine.calibration import best_val_accuracy
 from engine.config import default_hparams
 from engine.datasets import Dataset, make_dataset, playable_families
 from engine.rules import MAX_EPOCHS
+from engine.training import DeviceData, place
+
+#: Datasets each process keeps generated (and placed on its device): a class's whole default pool.
+CACHED_DATASETS = 8
 
 
 def pool_entries(pool_size: int, families: list[str] | None = None) -> list[tuple[str, int]]:
@@ -74,13 +79,92 @@ def pick_for_new_run(db: Session, pool_size: int, families: list[str], size: str
     return (rng or random).choice(sorted(ready, key=lambda r: r.id)) if ready else None
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=CACHED_DATASETS)
 def generated(family: str, seed: int, size: str) -> Dataset:
     """The generated dataset, cached: several runs on one dataset share the tensors."""
     return make_dataset(family, seed, size)
 
 
+@functools.lru_cache(maxsize=CACHED_DATASETS)
+def placed(family: str, seed: int, size: str, device: str) -> DeviceData:
+    """The dataset on ``device`` in the training layout, cached per process: an epoch job neither
+    regenerates its data nor copies it to the device again (the tensors are only ever read)."""
+    return place(generated(family, seed, size), device)
+
+
 def default_baseline(record: DatasetRecord, epochs: int = MAX_EPOCHS, device: str = "cpu", progress=None) -> float:
     """The default schedule's score: default configuration, no changes, the whole epoch budget."""
     dataset = generated(record.family, record.seed, record.size)
-    return best_val_accuracy(dataset, default_hparams(), epochs, seed=0, device=device, progress=progress)
+    return best_val_accuracy(dataset, default_hparams(), epochs, seed=0, device=device, progress=progress,
+                             data=placed(record.family, record.seed, record.size, device))
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolReadiness:
+    """How far a pool is from "every dataset playable": per dataset and in total."""
+
+    datasets: list[DatasetRecord]
+    size: int
+    baseline_epochs: int = MAX_EPOCHS
+
+    @property
+    def ready(self) -> int:
+        """Datasets players can be given now."""
+        return sum(r.baseline_status == "done" for r in self.datasets)
+
+    @property
+    def failed(self) -> int:
+        """Datasets whose baselines failed (they are never handed out)."""
+        return sum(r.baseline_status == "failed" for r in self.datasets)
+
+    @property
+    def finished(self) -> bool:
+        """Every dataset is done or failed: nothing is left to compute."""
+        return len(self.datasets) >= self.size and self.ready + self.failed == len(self.datasets)
+
+    @property
+    def epochs(self) -> tuple[int, int]:
+        """(epochs trained, epochs to train) over the pool's baseline jobs; a job not started counts whole."""
+        done = total = 0
+        for r in self.datasets:
+            job_total = r.baseline_total or baseline_epochs_total(self.baseline_epochs)
+            total += job_total
+            done += job_total if r.baseline_status in ("done", "failed") else min(r.baseline_done, job_total)
+        return done, total
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds until the pool is finished, at the pace of its finished jobs and as many at once as run now."""
+        timed = [r for r in self.datasets if r.baseline_status == "done" and r.baseline_seconds and r.baseline_total]
+        if self.finished or not timed:
+            return None
+        per_epoch = sum(r.baseline_seconds for r in timed) / sum(r.baseline_total for r in timed)
+        done, total = self.epochs
+        in_parallel = max(1, sum(r.baseline_status == "running" for r in self.datasets))
+        return (total - done) * per_epoch / in_parallel
+
+    def as_dict(self) -> dict:
+        """JSON for the dashboard's live table."""
+        done, total = self.epochs
+        return {
+            "size": self.size, "ready": self.ready, "failed": self.failed, "finished": self.finished,
+            "epochs_done": done, "epochs_total": total, "eta_seconds": self.eta_seconds,
+            "datasets": [{
+                "id": r.id, "ref": r.ref, "status": r.baseline_status, "error": r.baseline_error,
+                "done": r.baseline_done, "total": r.baseline_total,
+                "default": r.baseline_default, "linear": r.baseline_linear, "bot": r.baseline_bot,
+                "bot_run_id": r.bot_run_id,
+            } for r in self.datasets],
+        }
+
+
+def pool_readiness(db: Session, pool_size: int, families: list[str], size: str, baseline_epochs: int) -> PoolReadiness:
+    """The pool's datasets with their baseline progress, in pool order."""
+    order = {entry: i for i, entry in enumerate(pool_entries(pool_size, families))}
+    records = sorted(pool_records(db, pool_size, families, size), key=lambda r: order[(r.family, r.seed)])
+    return PoolReadiness(records, pool_size, baseline_epochs)
+
+
+def baseline_epochs_total(epochs: int) -> int:
+    """Epochs one dataset's baseline job trains, for progress bars: the default schedule's and the bot's budget."""
+    return 2 * epochs

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from app.accounts.models import Student
 from app.classroom.service import PLAYABLE_FAMILIES, allowed_families, class_settings, update_from_form
 from app.datasets.models import DatasetRecord
-from app.datasets.service import ensure_pool, pool_records
+from app.datasets.service import PoolReadiness, ensure_pool, pool_readiness
 from app.errors import NotFound, WebError
 from app.instructor import service
 from app.instructor.replay import describe_choice, replay_steps
@@ -31,12 +37,62 @@ def _page(request: Request, db: Session, template: str, context: dict, status_co
 def dashboard(request: Request, db: Session = Depends(get_db, scope="function")):
     """Class overview and the list of students."""
     require_role(request, db, INSTRUCTOR)
-    settings = request.app.state.settings
-    row = class_settings(db, settings)
-    pool = pool_records(db, row.pool_size, allowed_families(row), settings.dataset_size)
+    row = class_settings(db, request.app.state.settings)
     return _page(request, db, "instructor/dashboard.html", {
-        "overview": service.overview(db), "students": service.student_rows(db), "class": row, "pool": pool,
+        "overview": service.overview(db), "students": service.student_rows(db), "class": row,
+        "pool": _pool(db, request.app.state.settings),
     })
+
+
+#: How often the dashboard's pool stream re-reads the pool while baselines compute.
+POOL_POLL_SECONDS = 2.0
+
+
+def _pool(db: Session, settings) -> PoolReadiness:
+    """The class pool's readiness."""
+    row = class_settings(db, settings)
+    return pool_readiness(db, row.pool_size, allowed_families(row), settings.dataset_size, settings.baseline_epochs)
+
+
+def _pool_snapshot(session_factory, settings) -> dict:
+    with session_factory() as db:
+        return _pool(db, settings).as_dict()
+
+
+def _authorize_instructor(request: Request) -> None:
+    """The stream's role check, with a session that is closed before the stream starts."""
+    with request.app.state.session_factory() as db:
+        require_role(request, db, INSTRUCTOR)
+
+
+@router.get("/pool.json")
+def pool_json(request: Request, db: Session = Depends(get_db, scope="function")):
+    """The pool's readiness: per dataset status, progress and baselines."""
+    require_role(request, db, INSTRUCTOR)
+    return JSONResponse(_pool(db, request.app.state.settings).as_dict())
+
+
+@router.get("/pool/events")
+async def pool_events(request: Request):
+    """Server-sent events: the pool's readiness whenever it changes, until every dataset is ready."""
+    await run_in_threadpool(_authorize_instructor, request)
+    factory, settings = request.app.state.session_factory, request.app.state.settings
+
+    async def stream():
+        last = None
+        while True:
+            try:
+                snapshot = await run_in_threadpool(_pool_snapshot, factory, settings)
+            except SQLAlchemyError:
+                snapshot = last  # the database is briefly unreachable: keep the stream open
+            if snapshot is not None and snapshot != last:
+                yield {"event": "pool", "data": json.dumps(snapshot)}
+                last = snapshot
+                if snapshot["finished"]:
+                    return
+            await asyncio.sleep(POOL_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
 
 
 @router.get("/students/{student_pk}")

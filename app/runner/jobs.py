@@ -33,7 +33,9 @@ def job_functions(session_factory, settings, device: str, stopping, publish: Cal
                             stale_after=settings.stale_after_seconds, max_attempts=settings.max_attempts)
 
     def run_baseline(dataset_id: int) -> None:
-        dataset_jobs.compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device, check_stopping)
+        # wait: a `pool prepare` may be computing it right now; take it over if that one dies.
+        dataset_jobs.compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device, check_stopping,
+                                      wait=True, stale_after=settings.stale_after_seconds)
 
     return run_epoch, run_baseline
 

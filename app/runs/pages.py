@@ -174,7 +174,7 @@ def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data
             raise
         return _training(request, student, run, db, exc.message, exc.status_code)
     db.commit()
-    if record.kind == "continue":
+    if record.status == "queued":  # an epoch to train, or the ended run's test accuracy to measure
         request.app.state.runner.submit_action(record.id)
     return see_other(f"/runs/{run_id}")
 
@@ -184,9 +184,12 @@ def _status_snapshot(session_factory, run_id: int) -> dict | None:
         run = db.get(Run, run_id)
         if run is None:
             return None
+        test_pending = service.test_accuracy_pending(db, run)
         return {
             "status": run.status,
-            "busy": run.busy,
+            # Also busy while an ended run's test accuracy is measured: the result page waits for it.
+            "busy": run.busy or test_pending,
+            "test_pending": test_pending,
             "epoch": run.epoch,
             "actions": run.actions_used,
             "done": run.progress_done,
@@ -264,6 +267,7 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "epochs_trained": len(service.all_epochs(db, run)),
         "baseline_epochs": request.app.state.settings.baseline_epochs,
         "reveal_test": class_settings(db, request.app.state.settings).reveal_test_accuracy,
+        "test_pending": service.test_accuracy_pending(db, run),
         "normalised": None if run.best_val_acc is None else
         normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
         "info": INFO,

@@ -28,11 +28,13 @@ from engine.config import INITIAL_CHOICES, HyperParams
 from engine.errors import HyperQuestError
 from engine.ladders import apply_changes
 from engine.session import continue_training
-from engine.training import evaluate, new_state, place
+from engine.training import evaluate, new_state
 
 log = logging.getLogger(__name__)
 
 CONFIGURING = "configuring"
+#: Actions whose job trains an epoch; the others' job (if any) only measures the test accuracy.
+TRAINING_KINDS = ("initial", "continue")
 #: Checkpoints Revert can still reach: the current one and the five before it.
 REACHABLE_CHECKPOINTS = rules.MAX_CONSECUTIVE_REVERTS + 1
 
@@ -192,15 +194,17 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
     if action.kind == "continue":
         run.status = QUEUED
         run.error = None
-    elif action.kind == "revert":
-        _revert(db, run)
-        record.status = "done"
-        record.finished_at = record.created_at
     else:
-        _end(db, run, "finished by the player")
-        _prune_checkpoints(db, run)
-        record.status = "done"
-        record.finished_at = record.created_at
+        if action.kind == "revert":
+            _revert(db, run)
+        else:
+            _end(db, run, "finished by the player")
+            _prune_checkpoints(db, run)
+        if needs_test_accuracy(run):
+            record.status = "queued"  # the runner measures the hidden test accuracy: no torch in a request
+        else:
+            record.status = "done"
+            record.finished_at = record.created_at
     db.flush()
     return record
 
@@ -222,29 +226,43 @@ def _initial_checkpoint_id(db: Session, run: Run) -> int | None:
     return db.scalar(select(CheckpointRecord.id).where(CheckpointRecord.run_id == run.id, CheckpointRecord.epoch_number == 0))
 
 
-def _end(db: Session, run: Run, reason: str, device: str = "cpu") -> None:
-    """End the run and measure its best network on the hidden test split."""
+def _end(db: Session, run: Run, reason: str) -> None:
+    """Mark the run ended; its hidden test accuracy is measured by a runner (record_test_accuracy)."""
     run.status = ENDED
     run.end_reason = reason
     run.ended_at = run.updated_at = utcnow()
-    record_test_accuracy(db, run, device)
 
 
-def _maybe_end_by_limits(db: Session, run: Run, device: str = "cpu") -> None:
+def _maybe_end_by_limits(db: Session, run: Run) -> bool:
+    """End the run if it has reached a limit; True when it did."""
     reason = rules.end_reason(progress_of(run))
     if reason:
-        _end(db, run, reason, device)
+        _end(db, run, reason)
+    return bool(reason)
+
+
+def needs_test_accuracy(run: Run) -> bool:
+    """The run has ended with a best network whose hidden test accuracy is not measured yet."""
+    return run.status in (ENDED, FAILED) and run.test_acc is None and run.best_checkpoint_id is not None
+
+
+def test_accuracy_pending(db: Session, run: Run) -> bool:
+    """A runner still has to measure this ended run's test accuracy (its finishing action is queued)."""
+    if not needs_test_accuracy(run):
+        return False
+    return db.scalar(select(func.count()).select_from(ActionRecord).where(
+        ActionRecord.run_id == run.id, ActionRecord.status.in_(("queued", "running")))) > 0
 
 
 def record_test_accuracy(db: Session, run: Run, device: str = "cpu") -> None:
     """Store the hidden test accuracy of the run's best checkpoint (players see it only if allowed)."""
-    if run.best_checkpoint_id is None:
+    if not needs_test_accuracy(run):
         return
     blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == run.best_checkpoint_id))
     if blob is None:
         return
     dataset = db.get(DatasetRecord, run.dataset_id)
-    data = place(datasets.generated(dataset.family, dataset.seed, dataset.size), device)
+    data = datasets.placed(dataset.family, dataset.seed, dataset.size, device)
     state = checkpoint.from_bytes(blob, device)
     _, run.test_acc = evaluate(state.network, data.test_x, data.test_y)
 
@@ -294,7 +312,7 @@ def _claimable(stale_cutoff):
     )
 
 
-def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: int) -> bool:
+def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: int, device: str = "cpu") -> bool:
     """Atomically take an action's epoch for this runner; False if it is done, taken, or gave up.
 
     One conditional UPDATE, so two workers handed the same action (a redelivery, a resend by
@@ -322,6 +340,7 @@ def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: 
         run = db.get(Run, action.run_id)
         _end(db, run, "stopped: an epoch kept crashing its trainer")
         run.status = FAILED
+        record_test_accuracy(db, run, device)
         run.error = (
             f"Training this epoch stopped its trainer {action.attempts} times (for example by running out of memory), "
             "so this run has ended. Your best network so far is kept."
@@ -348,11 +367,20 @@ def execute_action(
             db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(status="done"))
             db.commit()
             return
-        if not claim_action(db, action_id, stale_after, max_attempts):
+        if not claim_action(db, action_id, stale_after, max_attempts, device):
             db.commit()  # a give-up is recorded
             return
         action = db.get(ActionRecord, action_id)
         run = db.get(Run, action.run_id)
+        if action.kind not in TRAINING_KINDS:
+            # Done, or a Revert that used the last action: the run has ended and only its test
+            # accuracy is left to measure, here rather than in the request that ended it.
+            record_test_accuracy(db, run, device)
+            action.status, action.finished_at = "done", utcnow()
+            db.commit()
+            if progress:
+                progress(run.id, -1, -1)
+            return
         dataset = db.get(DatasetRecord, run.dataset_id)
         checkpoint_id = run.current_checkpoint_id or _initial_checkpoint_id(db, run)
         blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == checkpoint_id))
@@ -375,7 +403,7 @@ def execute_action(
             progress(run_id, done, total)  # may raise JobCancelled when the runner stops
 
     try:
-        data = place(datasets.generated(dataset.family, dataset.seed, dataset.size), device)
+        data = datasets.placed(dataset.family, dataset.seed, dataset.size, device)
         state = checkpoint.from_bytes(blob, device)
         state, metrics, change = continue_training(state, {} if kind == "initial" else choices, data, on_batch)
         new_blob = checkpoint.to_bytes(state)
@@ -431,7 +459,8 @@ def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics,
             run.best_checkpoint_id = saved.id
         run.status = READY
         run.progress_done = run.progress_total
-        _maybe_end_by_limits(db, run, device)
+        if _maybe_end_by_limits(db, run):
+            record_test_accuracy(db, run, device)
         action.status = "done"
         action.finished_at = utcnow()
         db.flush()
