@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     modes = _parse_list(args.latency_modes, latency.MODES, "latency modes")
     if not 1 <= args.rounds <= 1000:
         raise ConfigError(f"--rounds must be between 1 and 1000, got {args.rounds}")
+    if "latency" in parts:
+        latency.require_client()  # before the engine part, not minutes into it
     if "engine" in parts:
         _engine(args)
     if "latency" in parts:

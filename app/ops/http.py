@@ -1,4 +1,8 @@
-"""An HTTP client that plays by the site's rules: it fetches and sends the CSRF token on every POST."""
+"""An HTTP client that plays by the site's rules: it fetches and sends the CSRF token on every POST.
+
+Needs httpx, which the shipped install does not have (the ``bench`` and ``test`` extras bring it):
+import this module only where a scripted player is really about to play.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ For each Continue: from the moment the browser posts it to the moment a runner s
 browser's event stream says "ready". Embedded mode runs `hyperquest serve` on a temporary SQLite
 file; the Celery mode adds a `hyperquest worker`, a temporary PostgreSQL database and a Redis key
 prefix, all removed afterwards.
+
+The browser's side is played with httpx (the ``bench`` extra), imported only when a measurement
+runs: ``require_client()`` says in one line what to install when it is missing.
 """
 
 from __future__ import annotations
@@ -18,18 +21,20 @@ import tempfile
 import threading
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-import httpx
 import psycopg
 import redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
-from app.ops.http import GameClient
 from app.ops.processes import hyperquest_env, start_server, start_worker
 from app.runs.models import ActionRecord
 from engine.errors import ConfigError
 from engine.rules import MAX_EPOCHS
+
+if TYPE_CHECKING:
+    import httpx
 
 MODES = ("embedded", "celery")
 #: Epochs here are short (small data, 32x2) so the figures are about the plumbing, not training.
@@ -55,10 +60,22 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
 
 
+MISSING_CLIENT = "the latency figures need the 'bench' extra: pip install 'hyperquest[bench]' (or use --parts engine)"
+
+
+def require_client() -> None:
+    """Raise ConfigError (one line naming the extra) unless the HTTP client the measurement plays with is installed."""
+    try:
+        import httpx  # noqa: F401
+    except ModuleNotFoundError:
+        raise ConfigError(MISSING_CLIENT) from None
+
+
 def measure(mode: str, rounds: int, redis_url: str, postgres_admin_url: str) -> LatencyResult:
     """Play ``rounds`` Continues against a fresh deployment in ``mode`` and summarise the overheads."""
     if mode not in MODES:
         raise ConfigError(f"unknown latency mode {mode!r}; choose from {', '.join(MODES)}")
+    require_client()
     with _deployment(mode, redis_url, postgres_admin_url) as (base, database_url):
         engine = create_engine(database_url)
         try:
@@ -111,6 +128,8 @@ def _deployment(mode: str, redis_url: str, postgres_admin_url: str):
 
 def _play(base: str, db: sessionmaker, rounds: int) -> tuple[list[float], list[float]]:
     """Continue ``rounds`` times (new runs as the epoch budget runs out); collect both overheads in ms."""
+    from app.ops.http import GameClient
+
     to_start: list[float] = []
     to_browser: list[float] = []
     with GameClient(base_url=base, timeout=60) as http:
