@@ -7,14 +7,19 @@ WORKDIR /srv/hyperquest
 ARG TORCH_SPEC=torch==2.13.0
 ARG PIP_INDEX_URL
 RUN pip install --no-cache-dir "${TORCH_SPEC}"
-COPY pyproject.toml README.md ./
-COPY app ./app
-COPY engine ./engine
-COPY worker ./worker
-COPY templates ./templates
-COPY static ./static
-COPY migrations ./migrations
-RUN pip install --no-cache-dir ".[monitoring]" \
+# The project goes in as a wheel (templates, static files and migrations are package data) and its
+# sources are removed again: the image runs the installed copy only, the same install that
+# tests/test_shipped_install.py builds from these folders and plays a game on.
+COPY pyproject.toml README.md /tmp/hyperquest/
+COPY app /tmp/hyperquest/app
+COPY engine /tmp/hyperquest/engine
+COPY worker /tmp/hyperquest/worker
+COPY templates /tmp/hyperquest/templates
+COPY static /tmp/hyperquest/static
+COPY migrations /tmp/hyperquest/migrations
+COPY docs /tmp/hyperquest/docs
+RUN pip install --no-cache-dir "/tmp/hyperquest[monitoring]" \
+    && rm -rf /tmp/hyperquest \
     && useradd --create-home --uid 1000 hyperquest
 USER hyperquest
 EXPOSE 8000
