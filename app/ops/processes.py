@@ -32,10 +32,10 @@ def free_port() -> int:
 class Process:
     """A child process whose output is collected in the background (for failure messages)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], name: str) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], name: str, cwd: str | Path | None = None) -> None:
         self.name = name
         self.lines: list[str] = []
-        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.popen = subprocess.Popen(args, env=env, cwd=cwd or ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -87,10 +87,20 @@ def hyperquest_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def start_server(env: dict[str, str], port: int | None = None) -> tuple[Process, str]:
-    """`hyperquest serve` on a free port; returns the process and its base URL once it answers."""
+def hyperquest_command() -> list[str]:
+    """This interpreter's `hyperquest` (the code it imports, e.g. the checkout's)."""
+    return [sys.executable, "-m", "app.cli"]
+
+
+def start_server(env: dict[str, str], port: int | None = None, command: list[str] | None = None,
+                 cwd: str | Path | None = None) -> tuple[Process, str]:
+    """`hyperquest serve` on a free port; returns the process and its base URL once it answers.
+
+    ``command`` replaces the `hyperquest` to run (default: this interpreter's, see ``hyperquest_command``),
+    e.g. another virtualenv's console script; ``cwd`` is where it starts (default: the repository root).
+    """
     port = port or free_port()
-    process = Process([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env, "server")
+    process = Process([*(command or hyperquest_command()), "serve", "--port", str(port)], env, "server", cwd)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -104,9 +114,11 @@ def start_server(env: dict[str, str], port: int | None = None) -> tuple[Process,
             time.sleep(0.2)
 
 
-def start_worker(env: dict[str, str], queues: str = "epochs,baselines") -> Process:
-    """`hyperquest worker`, returned once Celery reports it is ready to take tasks."""
-    process = Process([sys.executable, "-m", "app.cli", "worker", "--queues", queues,
-                       "--name", f"test-{uuid.uuid4().hex[:6]}@localhost"], env, "worker")
+def start_worker(env: dict[str, str], queues: str = "epochs,baselines", command: list[str] | None = None,
+                 cwd: str | Path | None = None) -> Process:
+    """`hyperquest worker`, returned once Celery reports it is ready to take tasks (``command``, ``cwd``:
+    as for ``start_server``)."""
+    process = Process([*(command or hyperquest_command()), "worker", "--queues", queues,
+                       "--name", f"test-{uuid.uuid4().hex[:6]}@localhost"], env, "worker", cwd)
     process.wait_for_line("ready.", timeout=90)
     return process
