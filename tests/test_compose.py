@@ -57,12 +57,26 @@ def test_cpu_variant_drops_the_gpu_reservation():
     assert worker["deploy"] is None and worker["environment"]["HYPERQUEST_DEVICE"] == "cpu"
 
 
+def with_defaults(words: list[str]) -> list[str]:
+    """A command with each ``${VAR:-default}`` replaced by its default, as compose would without a .env."""
+    return [re.sub(r"\$\{[A-Za-z_]+:-([^}]*)\}", r"\1", str(word)) for word in words]
+
+
 def test_every_command_is_one_the_cli_accepts():
     parser = build_parser()
-    for name, service in load("docker-compose.yml")["services"].items():
-        if service.get("build") and "command" in service and service.get("entrypoint") is None:
-            args = parser.parse_args(service["command"])
-            assert callable(args.run), name
+    ours = {name for name, service in load("docker-compose.yml")["services"].items() if service.get("build")}
+    for file in ("docker-compose.yml", "docker-compose.cpu.yml"):
+        for name, service in load(file)["services"].items():
+            if name in ours and "command" in service and service.get("entrypoint") is None:
+                args = parser.parse_args(with_defaults(service["command"]))
+                assert callable(args.run), (file, name)
+
+
+def test_the_gpu_worker_serves_one_gpu_with_several_processes_and_the_cpu_one_does_not():
+    gpu = build_parser().parse_args(with_defaults(load("docker-compose.yml")["services"]["worker"]["command"]))
+    assert gpu.gpu == 0 and gpu.processes > 1
+    cpu = build_parser().parse_args(with_defaults(load("docker-compose.cpu.yml")["services"]["worker"]["command"]))
+    assert cpu.gpu is None and cpu.processes == 1
 
 
 # --- the processes the files start, and the image they start them from ------------------------
