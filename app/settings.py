@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     reconcile_every_seconds: float = Field(
         default=5.0, gt=0, le=600, description="How often the web app looks for stuck or unsent epochs (scaled-out mode)."
     )
+    worker_alive_seconds: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="A worker counts as alive this long after its last heartbeat; while it is, a run's epochs go "
+                    "to the worker that trained its last one (its data is already generated and on its device).",
+    )
     max_attempts: int = Field(
         default=3, ge=1, le=20,
         description="Starts of one epoch before its run fails: an epoch that keeps killing its worker must not loop.",

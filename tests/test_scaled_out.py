@@ -100,7 +100,7 @@ class Stack:
         def ready():
             with self.db() as db:
                 run = db.get(Run, run_id)
-                return run if not run.busy and not service.test_accuracy_pending(db, run) else None
+                return run if not run.busy and not service.awaiting_test_accuracy(db, run) else None
         return self.wait(ready, timeout, f"run {run_id} ready")
 
     def pool_ready(self) -> bool:
@@ -390,3 +390,40 @@ def test_two_workers_claiming_one_action_only_one_wins():
         with factory() as db:
             assert db.get(ActionRecord, action_id).attempts == 1
         engine.dispose()
+
+
+def _epoch_actions(deployment: Stack, run_id: int) -> list[ActionRecord]:
+    with deployment.db() as db:
+        return list(db.scalars(select(ActionRecord).where(ActionRecord.run_id == run_id,
+                                                          ActionRecord.kind.in_(("initial", "continue")))
+                               .order_by(ActionRecord.index)))
+
+
+def test_a_runs_epochs_stick_to_the_worker_holding_its_data_while_it_lives():
+    with stack(worker_alive_seconds=2) as deployment:
+        deployment.start_web()
+        workers = [deployment.start_worker(), deployment.start_worker()]
+        player = Browserless(deployment)
+        run_id = player.start()
+        deployment.wait_ready(run_id)
+        for _ in range(3):
+            assert player.act(run_id).status_code == 303
+            deployment.wait_ready(run_id)
+        actions = _epoch_actions(deployment, run_id)
+        holder = actions[0].worker_queue
+        assert holder is not None and all(a.worker_queue == holder for a in actions)
+        assert all(a.dispatched_queue == holder for a in actions[1:])  # sent to that worker's own queue
+        # The holder dies: the next epoch is trained by the other worker, from the shared queue.
+        dead = next(w for w in workers if holder.endswith(_worker_name(w)))
+        dead.kill9()
+        assert player.act(run_id).status_code == 303
+        run = deployment.wait_ready(run_id, timeout=120)
+        assert run.epoch == 5
+        last = _epoch_actions(deployment, run_id)[-1]
+        assert last.worker_queue not in (None, holder)
+
+
+def _worker_name(worker) -> str:
+    """The --name a test worker was started with."""
+    args = worker.popen.args
+    return args[args.index("--name") + 1]

@@ -16,10 +16,16 @@ from tests.test_web_game import ready_player
 from tests.webutil import game
 
 
-def _reveal(player) -> None:
+def _trained_run(player) -> int:
+    """A logged-in player, test accuracy revealed to players, and a run with one trained epoch."""
+    ready_player(player)
     with player.app.state.session_factory() as db:
         db.execute(update(ClassSettings).values(reveal_test_accuracy=True))
         db.commit()
+    run_id = player.start()
+    player.configure(run_id)
+    player.wait_ready(run_id)
+    return run_id
 
 
 def _last_action(player, run_id: int) -> ActionRecord:
@@ -38,11 +44,7 @@ def _stream_snapshot(player, run_id: int) -> dict:
 @pytest.mark.parametrize("ending", ["done", "revert at the action limit"])
 def test_the_runner_measures_the_test_accuracy_after_the_request(tmp_path, ending):
     with game(f"sqlite:///{tmp_path}/t.sqlite3", pool_size=1, baseline_epochs=1) as player:
-        ready_player(player)
-        _reveal(player)
-        run_id = player.start()
-        player.configure(run_id)
-        player.wait_ready(run_id)
+        run_id = _trained_run(player)
         player.play_ready(run_id)
         player.app.state.runner.stop()  # nothing measures in the background from here on: only the request runs
         if ending == "done":
@@ -75,11 +77,7 @@ def test_the_runner_measures_the_test_accuracy_after_the_request(tmp_path, endin
 
 def test_with_the_runner_going_the_figure_arrives_by_itself(tmp_path):
     with game(f"sqlite:///{tmp_path}/live.sqlite3", pool_size=1, baseline_epochs=1) as player:
-        ready_player(player)
-        _reveal(player)
-        run_id = player.start()
-        player.configure(run_id)
-        player.wait_ready(run_id)
+        run_id = _trained_run(player)
         assert player.act(run_id, "done").status_code == 303
         run = player.wait_ready(run_id)
         assert run.test_acc is not None

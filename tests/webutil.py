@@ -115,7 +115,7 @@ class Player:
         while time.monotonic() < deadline:
             with self.app.state.session_factory() as db:
                 run = db.scalar(select(Run).where(Run.id == run_id))
-                if not run.busy and not runs_service.test_accuracy_pending(db, run):
+                if not run.busy and not runs_service.awaiting_test_accuracy(db, run):
                     return run
             time.sleep(0.05)
         raise AssertionError(f"run {run_id} still training after {timeout}s")

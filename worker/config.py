@@ -20,6 +20,20 @@ def queue_names(settings: Settings) -> dict[str, str]:
     return {"epochs": f"{settings.redis_prefix}.epochs", "baselines": f"{settings.redis_prefix}.baselines"}
 
 
+#: Environment variable through which `hyperquest worker` tells its pool processes their worker's own queue.
+OWN_QUEUE_ENV = "HYPERQUEST_OWN_QUEUE"
+
+
+def own_queue(settings: Settings, worker_name: str) -> str:
+    """The epoch queue only this worker takes: a run's next epoch goes there while the worker lives."""
+    return f"{settings.redis_prefix}.epochs.{worker_name}"
+
+
+def alive_key(settings: Settings, queue: str) -> str:
+    """Redis key a worker keeps set (with a time-to-live) while it serves ``queue``."""
+    return f"{settings.redis_prefix}:alive:{queue}"
+
+
 def make_celery(settings: Settings) -> Celery:
     """A Celery app whose delivery rules make an epoch survive a dying worker without running twice."""
     if not settings.redis_url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 
 from sqlalchemy.orm import sessionmaker
 
@@ -12,6 +13,7 @@ from app.runner.nudges import NudgePublisher
 from app.runner.priority import prepare_training
 from app.settings import Settings, load_settings
 from engine.devices import resolve_device
+from worker.config import OWN_QUEUE_ENV
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +24,8 @@ class WorkerResources:
     session_factory: sessionmaker
     device: str
     publisher: NudgePublisher
+    #: This worker's own epoch queue (None for a worker started without one, e.g. `celery -A` by hand).
+    own_queue: str | None
 
     def nudge(self, run_id: int, done: int, total: int) -> None:
         """Progress callback of the job function: tell the web app's live pages to look again."""
@@ -38,4 +42,5 @@ def worker_resources() -> WorkerResources:
         session_factory=make_session_factory(make_engine(settings.database_url)),
         device=resolve_device(settings.device),
         publisher=NudgePublisher(settings.redis_url, settings.redis_prefix),
+        own_queue=os.environ.get(OWN_QUEUE_ENV) or None,
     )

@@ -21,7 +21,7 @@ def train_epoch(action_id: int) -> None:
     """Train the epoch of one action (idempotent: a second delivery changes nothing)."""
     res = worker_resources()
     execute_action(res.session_factory, action_id, res.nudge, res.device, res.settings.stale_after_seconds,
-                   res.settings.max_attempts)
+                   res.settings.max_attempts, served_by=res.own_queue)
 
 
 @shared_task(name=COMPUTE_BASELINE, acks_late=True, reject_on_worker_lost=True)

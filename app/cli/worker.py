@@ -167,13 +167,24 @@ def run(args: argparse.Namespace) -> int:
         os.environ["HYPERQUEST_TRAINING_THREADS"] = str(threads)
         startup += f", {threads} CPU thread{'s' if threads > 1 else ''} each"
 
+    from celery.utils.nodenames import host_format
+
     from worker.celery_app import app
-    from worker.config import queue_names
+    from worker.config import OWN_QUEUE_ENV, own_queue, queue_names
+    from worker.heartbeat import keep_alive
 
     names = queue_names(settings)
     name = args.name or default_name(args.gpu)
+    queues = [names[k] for k in kinds]
+    if "epochs" in kinds:
+        # Its own queue too: the web app sends a run's next epoch here while this worker lives, since
+        # its processes already hold that run's dataset (generated and placed on the device).
+        mine = own_queue(settings, host_format(name))  # %h etc. expanded, as Celery does for the name
+        queues.append(mine)
+        os.environ[OWN_QUEUE_ENV] = mine  # read by the pool processes
+        keep_alive(settings, mine)
     print(f"hyperquest worker {name}: {startup}", flush=True)
     if hint:
         print(f"hyperquest worker: {hint}", flush=True)
-    app.worker_main(celery_argv([names[k] for k in kinds], name, args.loglevel, args.processes))
+    app.worker_main(celery_argv(queues, name, args.loglevel, args.processes))
     return 0

@@ -3,8 +3,12 @@
 Three daemon threads:
 - the dispatcher sends committed jobs to the broker, so a slow or absent Redis never blocks a
   request (a failed send leaves the action marked unsent);
-- the reconciler re-sends what is stuck: never sent, lost from the queue (Redis restarted), or
-  trained by a worker that stopped reporting (killed); one web process does it per interval;
+- the reconciler re-sends what is stuck: never sent, lost from the queue (Redis restarted),
+  trained by a worker that stopped reporting (killed), or waiting in a dead worker's own queue;
+  one web process does it per interval;
+
+A run's epochs go to the own queue of the worker that trained its last epoch while that worker
+is alive (its heartbeat key in Redis), so its dataset is not generated and placed again elsewhere.
 - the nudge listener relays workers' Redis nudges to this process's SSE streams.
 """
 
@@ -24,7 +28,7 @@ from app.runner.notify import Notifier
 from app.runner.nudges import NudgeListener
 from app.runs import service as runs
 from app.settings import Settings
-from worker.config import COMPUTE_BASELINE, TRAIN_EPOCH, make_celery
+from worker.config import COMPUTE_BASELINE, TRAIN_EPOCH, alive_key, make_celery
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +106,26 @@ class CeleryRunner:
                 log.warning("could not send %s %s: %s", job[0], job[1], exc)
 
     def _send(self, kind: str, job_id: int) -> None:
-        name = TRAIN_EPOCH if kind == "epoch" else COMPUTE_BASELINE
-        self.celery.send_task(name, args=[job_id], retry=True, retry_policy=SEND_RETRY_POLICY)
-        if kind == "epoch":
-            with self.session_factory() as db:
-                runs.mark_dispatched(db, job_id)
-                db.commit()
-        else:
+        if kind != "epoch":
+            self.celery.send_task(COMPUTE_BASELINE, args=[job_id], retry=True, retry_policy=SEND_RETRY_POLICY)
             self._baselines_sent[job_id] = time.monotonic()
+            return
+        with self.session_factory() as db:
+            queue = runs.sticky_queue(db, job_id)
+        if queue is not None and not self._alive(queue):
+            queue = None  # that worker is gone: any worker may take it (and generate the data once)
+        options = {"queue": queue} if queue else {}
+        self.celery.send_task(TRAIN_EPOCH, args=[job_id], retry=True, retry_policy=SEND_RETRY_POLICY, **options)
+        with self.session_factory() as db:
+            runs.mark_dispatched(db, job_id, queue)
+            db.commit()
+
+    def _alive(self, queue: str) -> bool:
+        """True while the worker serving its own ``queue`` keeps its heartbeat key set."""
+        try:
+            return bool(self._redis.exists(alive_key(self.settings, queue)))
+        except redis.RedisError:
+            return False
 
     # ------------------------------------------------------------------ reconciler
 
@@ -138,7 +154,10 @@ class CeleryRunner:
         """Queue for sending every action that is unsent, lost, or stuck with a dead worker."""
         with self.session_factory() as db:
             actions = runs.actions_to_send(db, self.settings.stale_after_seconds, self.settings.resend_after_seconds)
+            waiting = runs.waiting_on_own_queues(db)
             baselines = dataset_jobs.pending_baselines(db)
+        # An epoch waiting in the own queue of a worker that died is sent again (to the shared queue).
+        actions += [action_id for action_id, queue in waiting if action_id not in actions and not self._alive(queue)]
         for action_id in actions:
             self.submit_action(action_id)
         now = time.monotonic()

@@ -65,6 +65,10 @@ class ActionRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: When the epoch was last handed to the task queue (scaled-out mode); None = not sent yet.
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The worker's own queue it was sent to (scaled-out mode); None = the shared queue.
+    dispatched_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The own queue of the worker that trained it: the run's next epoch is sent there while that worker lives.
+    worker_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: Last sign of life from the runner training it; a stale one means the runner died.
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

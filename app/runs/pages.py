@@ -184,7 +184,7 @@ def _status_snapshot(session_factory, run_id: int) -> dict | None:
         run = db.get(Run, run_id)
         if run is None:
             return None
-        test_pending = service.test_accuracy_pending(db, run)
+        test_pending = service.awaiting_test_accuracy(db, run)
         return {
             "status": run.status,
             # Also busy while an ended run's test accuracy is measured: the result page waits for it.
@@ -267,7 +267,7 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "epochs_trained": len(service.all_epochs(db, run)),
         "baseline_epochs": request.app.state.settings.baseline_epochs,
         "reveal_test": class_settings(db, request.app.state.settings).reveal_test_accuracy,
-        "test_pending": service.test_accuracy_pending(db, run),
+        "test_pending": service.awaiting_test_accuracy(db, run),
         "normalised": None if run.best_val_acc is None else
         normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
         "info": INFO,

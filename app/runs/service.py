@@ -246,7 +246,7 @@ def needs_test_accuracy(run: Run) -> bool:
     return run.status in (ENDED, FAILED) and run.test_acc is None and run.best_checkpoint_id is not None
 
 
-def test_accuracy_pending(db: Session, run: Run) -> bool:
+def awaiting_test_accuracy(db: Session, run: Run) -> bool:
     """A runner still has to measure this ended run's test accuracy (its finishing action is queued)."""
     if not needs_test_accuracy(run):
         return False
@@ -356,11 +356,13 @@ def execute_action(
     device: str = "cpu",
     stale_after: float = STALE_AFTER_SECONDS,
     max_attempts: int = MAX_ATTEMPTS,
+    served_by: str | None = None,
 ) -> None:
     """Train the epoch of a queued Continue (or initial) action: the one job every runner calls.
 
     Idempotent: a done, failed or currently trained action is left alone, and the epoch row is
-    unique per action, so a second delivery of the same job adds nothing.
+    unique per action, so a second delivery of the same job adds nothing. ``served_by`` is the
+    own queue of the worker running it, where the run's next epoch is sent (its data is there).
     """
     with session_factory() as db:
         if db.scalar(select(EpochRecord.id).where(EpochRecord.action_id == action_id)) is not None:
@@ -417,7 +419,7 @@ def execute_action(
         return
 
     try:
-        _record_epoch(session_factory, action_id, state, metrics, change, new_blob, device)
+        _record_epoch(session_factory, action_id, state, metrics, change, new_blob, device, served_by)
     except IntegrityError:
         # Another runner finished the same action first (we were presumed dead): its epoch stands.
         log.warning("action %s was already trained by another runner; this result is dropped", action_id)
@@ -426,7 +428,7 @@ def execute_action(
 
 
 def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics, change, new_blob: bytes,
-                  device: str = "cpu") -> None:
+                  device: str = "cpu", served_by: str | None = None) -> None:
     """Store a trained epoch, its checkpoint and the run's new state in one transaction."""
     with session_factory() as db:
         action = db.get(ActionRecord, action_id)
@@ -463,6 +465,7 @@ def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics,
             record_test_accuracy(db, run, device)
         action.status = "done"
         action.finished_at = utcnow()
+        action.worker_queue = served_by
         db.flush()
         _prune_checkpoints(db, run)
         db.commit()
@@ -515,6 +518,21 @@ def actions_to_send(db: Session, stale_after: float, resend_after: float) -> lis
     return list(db.scalars(_players_actions().where(or_(unsent_or_lost, dead)).order_by(ActionRecord.id)))
 
 
-def mark_dispatched(db: Session, action_id: int) -> None:
-    """Remember that the action's epoch was just handed to the task queue."""
-    db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(dispatched_at=utcnow()))
+def mark_dispatched(db: Session, action_id: int, queue: str | None = None) -> None:
+    """Remember that the action's epoch was just handed to the task queue (``queue``: a worker's own one)."""
+    db.execute(update(ActionRecord).where(ActionRecord.id == action_id)
+               .values(dispatched_at=utcnow(), dispatched_queue=queue))
+
+
+def sticky_queue(db: Session, action_id: int) -> str | None:
+    """The own queue of the worker that trained the latest epoch of this action's run, if any."""
+    run_id = select(ActionRecord.run_id).where(ActionRecord.id == action_id).scalar_subquery()
+    return db.scalar(select(ActionRecord.worker_queue)
+                     .where(ActionRecord.run_id == run_id, ActionRecord.id != action_id, ActionRecord.worker_queue.is_not(None))
+                     .order_by(ActionRecord.index.desc()).limit(1))
+
+
+def waiting_on_own_queues(db: Session) -> list[tuple[int, str]]:
+    """(action, queue) of queued actions sent to a worker's own queue and not started yet."""
+    return list(db.execute(_players_actions().add_columns(ActionRecord.dispatched_queue)
+                           .where(ActionRecord.status == "queued", ActionRecord.dispatched_queue.is_not(None))).tuples())
