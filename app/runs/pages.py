@@ -255,6 +255,9 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
     run = service.owned_run(db, student, run_id)
     if run.status not in (ENDED, FAILED):
         return see_other(f"/runs/{run.id}")
+    test_pending = service.awaiting_test_accuracy(db, run)
+    if not test_pending and run.test_acc is None:
+        db.refresh(run)  # the runner may have stored it after the run was read, before its action was
     dataset = db.get(DatasetRecord, run.dataset_id)
     rank, players = rank_on_dataset(db, run)
     context = {
@@ -267,7 +270,7 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "epochs_trained": len(service.all_epochs(db, run)),
         "baseline_epochs": request.app.state.settings.baseline_epochs,
         "reveal_test": class_settings(db, request.app.state.settings).reveal_test_accuracy,
-        "test_pending": service.awaiting_test_accuracy(db, run),
+        "test_pending": test_pending,
         "normalised": None if run.best_val_acc is None else
         normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
         "info": INFO,
