@@ -18,6 +18,18 @@ from app.ops.processes import free_port
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+def wait_for(predicate, timeout: float, what: str, processes) -> object:
+    """``predicate()``'s first truthy value within ``timeout`` s; else fail with the processes' output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    logs = "\n".join(f"--- {p.name}\n{p.output}" for p in processes)
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
 def redis_available(url: str = REDIS_URL) -> bool:
     """True when Redis answers a ping."""
     try:

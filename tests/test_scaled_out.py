@@ -23,7 +23,7 @@ from app.runs.models import ActionRecord, EpochRecord, Run
 from app.settings import Settings
 from app.ops.http import GameClient
 from app.ops.processes import hyperquest_env, start_server, start_worker
-from tests.services import REDIS_URL, PrivateRedis, TcpProxy, delete_prefix, redis_available
+from tests.services import REDIS_URL, PrivateRedis, TcpProxy, delete_prefix, redis_available, wait_for
 from tests.webutil import postgres_available, postgres_database
 from worker.config import TRAIN_EPOCH, make_celery
 
@@ -86,14 +86,7 @@ class Stack:
             return db.scalar(select(func.count()).select_from(EpochRecord).filter_by(**where))
 
     def wait(self, predicate, timeout: float = 90, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
-        logs = "\n".join(f"--- {w.name}\n{w.output}" for w in self.workers)
-        raise AssertionError(f"timed out waiting for {what}\n--- server\n{self.server.output if self.server else ''}\n{logs}")
+        return wait_for(predicate, timeout, what, ([self.server] if self.server else []) + self.workers)
 
     def wait_ready(self, run_id: int, timeout: float = 90) -> Run:
         """The run once its epoch is trained (or, once it has ended, its test accuracy measured)."""

@@ -17,7 +17,6 @@ import os
 import re
 import shlex
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -29,7 +28,7 @@ from app.datasets.models import DatasetRecord
 from app.ops.http import GameClient
 from app.ops.processes import Process, free_port, hyperquest_env, start_server, start_worker
 from app.runs.models import Run
-from tests.services import REDIS_URL, delete_prefix, redis_available
+from tests.services import REDIS_URL, delete_prefix, redis_available, wait_for
 from tests.shipped import ShippedVenv, clean_env
 from tests.test_compose import compose_environment, load
 from tests.webutil import postgres_available, postgres_database
@@ -141,14 +140,13 @@ def test_every_shipped_module_imports(venv, scratch):
 
 
 def test_bench_latency_names_the_missing_extra(venv, scratch):
-    started = time.monotonic()
     result = run([venv.bin("hyperquest"), "bench", "--parts", "latency"], scratch, timeout=60)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("hyperquest bench: error:") and "'bench' extra" in lines[0]
     assert "pip install 'hyperquest[bench]'" in lines[0]
-    assert time.monotonic() - started < 60  # it says so at once, before measuring anything
+    assert result.stdout == ""  # it says so at once, before measuring (and printing) anything
 
 
 # --- a whole game through the shipped migrate, serve and worker --------------------------------
@@ -183,15 +181,6 @@ def services_up():
         pytest.fail("Redis is not reachable at 127.0.0.1:6379 (.ci/run starts it)")
 
 
-def wait(predicate, timeout: float, what: str, processes: list[Process]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    logs = "\n".join(f"--- {p.name}\n{p.output}" for p in processes)
-    raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
 
 def stop_all(processes: list[Process]) -> None:
@@ -252,18 +241,18 @@ def test_a_whole_game_on_the_shipped_migrate_serve_and_worker(venv, scratch, ser
                 return session.scalar(select(DatasetRecord.id).where(DatasetRecord.baseline_status == "done"))
 
         assert http.get("/runs/new").status_code == 200
-        wait(pool_ready, 180, "the pool's baselines (trained by the worker)", processes)
+        wait_for(pool_ready, 180, "the pool's baselines (trained by the worker)", processes)
         started = http.post("/runs")
         run_id = int(re.search(r"/runs/(\d+)/configure", started.headers["location"]).group(1))
         assert http.get(f"/runs/{run_id}/configure").status_code == 200
         configured = http.post(f"/runs/{run_id}/configure", data={"width": "32", "lr": "0.1", "depth": "2",
                                                                   "dropout": "0"})
         assert configured.status_code == 303
-        assert wait(lambda: ready_run(run_id), 120, "epoch 1", processes).epoch == 1
+        assert wait_for(lambda: ready_run(run_id), 120, "epoch 1", processes).epoch == 1
         for epoch in (2, 3, 4):
             response = http.post(f"/runs/{run_id}/actions", data={"kind": "continue", "expected_action": str(epoch)})
             assert response.status_code == 303, response.text
-            assert wait(lambda: ready_run(run_id), 120, f"epoch {epoch}", processes).epoch == epoch
+            assert wait_for(lambda: ready_run(run_id), 120, f"epoch {epoch}", processes).epoch == epoch
         page = http.get(f"/runs/{run_id}")
         assert page.status_code == 200 and "After training 4 of max 30 epochs" in page.text
         done = http.post(f"/runs/{run_id}/actions", data={"kind": "done", "expected_action": "5"})
