@@ -262,3 +262,40 @@ def test_instructor_dashboard_replay_and_research(staffed_server, browser):
     login.goto(base + "/login")
     expect(login.locator("#class_code")).to_be_visible()  # the class code is required now
     shot(login, "17-login-with-class-code")
+
+
+def test_the_pool_gets_ready_live_and_the_test_accuracy_arrives_on_the_result(tmp_path, browser):
+    """A class's first minute: the dashboard follows the pool's baselines without a reload; after
+    Done the result page shows the hidden test accuracy once the runner has measured it."""
+    env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/pool.sqlite3", dataset_size="tiny", baseline_epochs=20,
+                         pool_size=2, device="cpu")
+    created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", "prof", "--role", "instructor"],
+                             input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    process, base = start_server(env)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        staff_login(page, base, "prof")
+        page.wait_for_url("**/instructor")
+        page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+        assert page.locator("#pool-ready").inner_text() != "2 of 2"
+        shot(page, "18-dashboard-pool-preparing")
+        expect(page.locator("#pool-ready")).to_have_text("2 of 2", timeout=180_000)
+        assert page.evaluate("window.loadedOnce") is True  # updated live, not by reloading
+        expect(page.locator("#pool-progress")).to_be_hidden()
+        assert page.locator("#pool td[data-cell=status]:has-text('ready')").count() == 2
+        shot(page, "19-dashboard-pool-ready")
+        page.goto(base + "/instructor/settings")
+        page.check("input[name=reveal_test_accuracy]")
+        page.click("main button[type=submit]")
+        expect(page.locator(".saved")).to_be_visible()
+
+        student = browser.new_page(viewport={"width": 390, "height": 844})
+        play_short_game(student, base, "s8", "Ada Lovelace")
+        expect(student.locator("main")).to_contain_text("Accuracy of your best network on the hidden test split")
+        expect(student.locator("#test-accuracy")).to_have_count(0, timeout=60_000)  # the figure replaced "computing"
+        text = student.locator("main").inner_text()
+        assert "computing test accuracy" not in text
+        shot(student, "20-result-phone-with-test-accuracy")
+    finally:
+        process.stop()
