@@ -40,7 +40,7 @@ def dashboard(request: Request, db: Session = Depends(get_db, scope="function"))
     row = class_settings(db, request.app.state.settings)
     return _page(request, db, "instructor/dashboard.html", {
         "overview": service.overview(db), "students": service.student_rows(db), "class": row,
-        "pool": _pool(db, request.app.state.settings),
+        "pool": _pool(db, request.app.state.settings, row),
     })
 
 
@@ -48,9 +48,9 @@ def dashboard(request: Request, db: Session = Depends(get_db, scope="function"))
 POOL_POLL_SECONDS = 2.0
 
 
-def _pool(db: Session, settings) -> PoolReadiness:
-    """The class pool's readiness."""
-    row = class_settings(db, settings)
+def _pool(db: Session, settings, row=None) -> PoolReadiness:
+    """The class pool's readiness (``row``: the class settings, when the caller has read them already)."""
+    row = row or class_settings(db, settings)
     return pool_readiness(db, row.pool_size, allowed_families(row), settings.dataset_size, settings.baseline_epochs)
 
 
