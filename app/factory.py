@@ -27,6 +27,7 @@ from app.runner.notify import Notifier
 from app.runner.trainer_process import ProcessRunner
 from app.research.pages import router as research_router
 from app.runs.pages import router as runs_router
+from app.debrief.pages import router as debrief_router
 from app.security.csrf import OriginCheckMiddleware
 from app.security.headers import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.security.ratelimit import RateLimits
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(accounts_router)
     app.include_router(runs_router)
+    app.include_router(debrief_router)
     app.include_router(leaderboard_router)
     app.include_router(health_router)
     app.include_router(security_router)

@@ -14,7 +14,8 @@ from engine.actions import Action
 from engine.config import HyperParams
 from engine.datasets import Dataset
 from engine.session import StructureChange, continue_training
-from engine.training import DeviceData, EpochMetrics, new_state, place
+from engine.errors import RuleViolation
+from engine.training import DeviceData, EpochMetrics, ProgressCallback, TrainingState, new_state, place
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +67,15 @@ class _Saved:
 class Game:
     """One run on one dataset, played action by action under the game's rules."""
 
-    def __init__(self, dataset: Dataset, hparams: HyperParams, seed: int = 0, device: str = "cpu") -> None:
+    def __init__(
+        self, dataset: Dataset, hparams: HyperParams, seed: int = 0, device: str = "cpu",
+        data: DeviceData | None = None, progress: ProgressCallback | None = None,
+    ) -> None:
         self.dataset = dataset
-        self.data: DeviceData = place(dataset, device)
+        # ``data``: the dataset already placed on ``device``, so several runs share one copy.
+        self.data: DeviceData = data if data is not None else place(dataset, device)
+        # Per-batch callback of engine.training.train_epoch (``self.progress`` is the rule counters).
+        self._on_batch = progress
         self.state = new_state(dataset, hparams, seed, device)
         self.actions = 0
         self.consecutive_reverts = 0
@@ -78,6 +85,34 @@ class Game:
         self.best_checkpoint: bytes | None = None
         # Checkpoints Revert can still reach: the current one and up to 5 before it.
         self._path: list[_Saved] = [_Saved(checkpoint.to_bytes(self.state), None, hparams)]
+
+    @classmethod
+    def resume(cls, dataset: Dataset, state: TrainingState, blob: bytes, actions: int, best_val_acc: float | None,
+               data: DeviceData | None = None, progress: ProgressCallback | None = None) -> "Game":
+        """A game going on from a saved ``state`` (``blob``, its checkpoint), e.g. a debrief branch.
+
+        ``actions`` were used before it and ``best_val_acc`` reached; Revert cannot go back past it.
+        """
+        game = cls.__new__(cls)
+        game.dataset = dataset
+        game.data = data if data is not None else place(dataset, state.device)
+        game._on_batch = progress
+        game.state = state
+        game.actions = actions
+        game.consecutive_reverts = 0
+        game.ended = False
+        game.end_reason = None
+        game.best_val_acc = best_val_acc
+        game.best_checkpoint = None  # the best so far belongs to the game this one goes on from
+        game._path = [_Saved(blob, None, state.hparams)]
+        reason = rules.end_reason(game.progress)
+        if reason:
+            game.ended, game.end_reason = True, reason
+        return game
+
+    def current_checkpoint(self) -> bytes:
+        """The checkpoint of the state the game is in now."""
+        return self._path[-1].blob
 
     @property
     def progress(self) -> rules.Progress:
@@ -101,7 +136,7 @@ class Game:
         return self._finish("done", "finished by the player")
 
     def _continue(self, changes: dict[str, str], kind: str) -> Outcome:
-        self.state, metrics, change = continue_training(self.state, changes, self.data)
+        self.state, metrics, change = continue_training(self.state, changes, self.data, self._on_batch)
         self.actions += 1
         self.consecutive_reverts = 0
         blob = checkpoint.to_bytes(self.state)
@@ -113,6 +148,8 @@ class Game:
         return self._outcome(kind, metrics, change)
 
     def _revert(self) -> Outcome:
+        if len(self._path) < 2:  # only a resumed game: its earlier checkpoints belong to another game
+            raise RuleViolation("cannot revert past the checkpoint this game started from")
         self._path.pop()
         saved = self._path[-1]
         self.state = checkpoint.from_bytes(saved.blob, self.data.device)

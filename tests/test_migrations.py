@@ -9,7 +9,7 @@ from app.db import migrate
 from app.db.models import Base
 from tests.webutil import postgres_available, postgres_database
 
-TABLES = {"students", "survey_responses", "datasets", "runs", "actions", "epochs", "checkpoints", "class_settings",
+TABLES = {"students", "survey_responses", "datasets", "runs", "actions", "epochs", "checkpoints", "class_settings", "branches",
           "staff_accounts", "web_sessions"}
 
 

@@ -13,6 +13,7 @@ from app.settings import Settings
 #: Task names: the contract between the web app (which sends) and workers (which run).
 TRAIN_EPOCH = "hyperquest.train_epoch"
 COMPUTE_BASELINE = "hyperquest.compute_baseline"
+COMPUTE_BRANCH = "hyperquest.compute_branch"
 
 
 def queue_names(settings: Settings) -> dict[str, str]:
@@ -49,7 +50,9 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,  # results live in the database, not in Redis
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        task_routes={TRAIN_EPOCH: {"queue": queues["epochs"]}, COMPUTE_BASELINE: {"queue": queues["baselines"]}},
+        # Branches are background work like baselines: they never hold up a player's epoch.
+        task_routes={TRAIN_EPOCH: {"queue": queues["epochs"]}, COMPUTE_BASELINE: {"queue": queues["baselines"]},
+                     COMPUTE_BRANCH: {"queue": queues["baselines"]}},
         task_default_queue=queues["epochs"],
         broker_connection_retry_on_startup=True,
         broker_transport_options={

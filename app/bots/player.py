@@ -58,7 +58,7 @@ def play_bot_run(session_factory: sessionmaker, dataset_id: int, max_epochs: int
         student = bot_student(db, policy)
         # A bot run left unfinished by a dead process is replayed from the start (it is deterministic).
         db.execute(delete(Run).where(Run.student_pk == student.id, Run.dataset_id == dataset_id,
-                                     Run.status.not_in((ENDED, FAILED))))
+                                     Run.parent_run_id.is_(None), Run.status.not_in((ENDED, FAILED))))
         run = Run(student_pk=student.id, dataset_id=dataset_id, seed=0, status=service.CONFIGURING,
                   initial_config={}, config={})
         db.add(run)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 
 from app.cli.common import add_size_argument, fmt, print_json, resolve_size
+from engine import debrief, rules
 from engine.actions import parse_actions
 from engine.config import HyperParams
 from engine.datasets import load
 from engine.devices import resolve_device
+from engine.errors import RuleViolation
+from engine.bots import RuleBasedBot
+from engine.branches import BranchStart, play_branch
 from engine.game import Game
 
 EXAMPLE = "continue,continue:width=up,continue:depth=up;lr=down,revert,done"
@@ -37,8 +41,23 @@ def add_parser(subparsers) -> None:
         "(knobs: lr, weight_decay, dropout, width, depth)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line per action")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per line per action, then a last line with the run's debrief")
+    parser.add_argument("--branch-from", type=_branch_epoch, action="append", default=[], metavar="EPOCH",
+                        help="after the actions, let the automatic player continue from this epoch's checkpoint "
+                        "with the budget left then (repeatable)")
     parser.set_defaults(run=run)
+
+
+def _branch_epoch(text: str) -> int:
+    """An epoch a branch may start from: 1 to one before the epoch limit."""
+    try:
+        epoch = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an epoch number, got {text!r}") from None
+    if not 1 <= epoch < rules.MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {rules.MAX_EPOCHS - 1}, got {epoch}")
+    return epoch
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,16 +73,54 @@ def run(args: argparse.Namespace) -> int:
             f"dataset {dataset.ref} ({dataset.size}): {stats['classes']} classes, input {stats['input_size']}, "
             f"train {stats['examples']['train']}, val {stats['examples']['val']}"
         )
+    wanted = set(args.branch_from)
+    starts: dict[int, BranchStart] = {}
     outcome = game.start()
+    outcomes = [outcome]
+    _remember(game, outcome, wanted, starts)
     emit(outcome.as_dict())
     for action in actions:
         if outcome.ended:
             break
         outcome = game.act(action)
+        outcomes.append(outcome)
+        _remember(game, outcome, wanted, starts)
         emit(outcome.as_dict())
-    if not args.json:
+    missing = sorted(wanted - set(starts))
+    if missing:
+        path = [p.number for p in debrief.final_path(debrief.steps_from_outcomes(outcomes))]
+        raise RuleViolation(f"cannot branch from epoch {', '.join(map(str, missing))}: not on the run's path "
+                            f"(path epochs: {', '.join(map(str, path)) or 'none'}; diverged epochs cannot be branched from)")
+    report = {"observations": [f.as_dict() for f in debrief.findings(debrief.steps_from_outcomes(outcomes))]}
+    if wanted:
+        report["branches"] = [play_branch(starts[e], dataset, RuleBasedBot(), data=game.data).as_dict()
+                              for e in sorted(wanted)]
+    if args.json:
+        print_json({"debrief": report})
+    else:
         print(f"best validation accuracy: {fmt(game.best_val_acc)}")
+        _print_debrief(report)
     return 0
+
+
+def _remember(game: Game, outcome, wanted: set[int], starts: dict) -> None:
+    """Keep the checkpoint of a wanted epoch while it is on the path (a Revert takes it off again)."""
+    for epoch in [e for e in starts if e > game.state.epoch]:
+        del starts[epoch]
+    if outcome.kind in ("initial", "continue") and outcome.epoch in wanted and not outcome.metrics.diverged:
+        m = outcome.metrics
+        metrics = {"train_loss": m.train_loss, "train_acc": m.train_acc, "val_loss": m.val_loss, "val_acc": m.val_acc}
+        starts[outcome.epoch] = BranchStart(outcome.epoch, game.current_checkpoint(), outcome.action,
+                                            game.best_val_acc, metrics)
+
+
+def _print_debrief(report: dict) -> None:
+    """The debrief in plain text."""
+    for finding in report["observations"]:
+        print(f"- {finding['text']}")
+    for branch in report.get("branches", []):
+        print(f"branch from epoch {branch['from_epoch']}: the automatic player reached {fmt(branch['best_val_acc'])} "
+              f"in {branch['epochs_trained']} more epochs ({branch['end_reason']})")
 
 
 def _print_line(record: dict) -> None:

@@ -15,6 +15,7 @@ from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
 from app.errors import JobCancelled
 from app.runs.models import Run
+from engine import references
 from engine.baselines import linear_classifier_score
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
     reporter = _Reporter(session_factory, dataset_id, progress)
     started = time.perf_counter()
     try:
-        default = service.default_baseline(record, epochs, device, reporter.batch)
+        default_curve = service.default_curve(record, epochs, device, reporter.batch)
         linear = linear_classifier_score(service.generated(record.family, record.seed, record.size), epochs, seed=0,
                                          device=device)
         bot_run_id = play_bot_run(session_factory, dataset_id, epochs, device, reporter.bot)
@@ -131,7 +132,8 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         return
     with session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
-        record.baseline_default, record.baseline_linear = default, linear
+        record.baseline_default, record.baseline_linear = service.curve_best(default_curve), linear
+        record.reference_curves = {**(record.reference_curves or {}), "default": default_curve}
         record.bot_run_id = bot_run_id
         record.baseline_bot = db.get(Run, bot_run_id).best_val_acc
         record.baseline_status = "done"
@@ -152,5 +154,79 @@ def _release(session_factory: sessionmaker, dataset_id: int) -> None:
 
 
 def pending_baselines(db: Session) -> list[int]:
-    """Datasets whose baseline is not computed yet (also those a dead process left running)."""
-    return list(db.scalars(select(DatasetRecord.id).where(DatasetRecord.baseline_status.in_(("pending", "running")))))
+    """Datasets whose baselines or reference players are not computed yet (also those a dead process left running)."""
+    return list(db.scalars(select(DatasetRecord.id).where(or_(
+        DatasetRecord.baseline_status.in_(("pending", "running")),
+        and_(DatasetRecord.baseline_status == "done", DatasetRecord.references_status.in_(("pending", "running")))))))
+
+
+# ----------------------------------------------------------------------------- reference players
+
+
+def claim_references(db: Session, dataset_id: int, stale_after: float = BASELINE_STALE_SECONDS) -> bool:
+    """Atomically take a dataset's reference players (once its baselines are done); False if done or taken."""
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=stale_after)
+    return bool(db.execute(
+        update(DatasetRecord)
+        .where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == "done",
+               or_(DatasetRecord.references_status == "pending",
+                   and_(DatasetRecord.references_status == "running",
+                        or_(DatasetRecord.references_heartbeat_at.is_(None), DatasetRecord.references_heartbeat_at < cutoff))))
+        .values(references_status="running", references_heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount)
+
+
+def compute_references(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None,
+                       stale_after: float = BASELINE_STALE_SECONDS) -> None:
+    """Measure and store the debrief's reference players (a random player, the best of a schedule grid), once.
+
+    Run after the baselines, so a dataset is playable before these are known; the result page
+    says they are still being computed meanwhile.
+    """
+    with session_factory() as db:
+        claimed = claim_references(db, dataset_id, stale_after)
+        db.commit()
+        if not claimed:
+            return
+        record = db.get(DatasetRecord, dataset_id)
+        family, seed, size = record.family, record.seed, record.size
+        known = {"default": record.reference_curves["default"]} if (record.reference_curves or {}).get("default") else {}
+    last_beat = [0.0]
+
+    def beat(done: int, total: int) -> None:
+        if progress:
+            progress(done, total)  # may raise JobCancelled
+        now = time.monotonic()
+        if now - last_beat[0] >= WRITE_EVERY_SECONDS:
+            last_beat[0] = now
+            with session_factory() as beat_db:
+                beat_db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id)
+                                .values(references_heartbeat_at=utcnow()))
+                beat_db.commit()
+
+    try:
+        result = references.reference_players(service.generated(family, seed, size), epochs, device,
+                                              data=service.placed(family, seed, size, device), progress=beat, known=known)
+    except (JobCancelled, KeyboardInterrupt, SystemExit):
+        with session_factory() as db:
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.references_status == "running")
+                       .values(references_status="pending"))
+            db.commit()
+        raise
+    except Exception:
+        log.exception("reference players of dataset %s failed", dataset_id)
+        with session_factory() as db:
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(references_status="failed"))
+            db.commit()
+        return
+    with session_factory() as db:
+        record = db.get(DatasetRecord, dataset_id)
+        stored = result.as_dict()
+        record.reference_curves = {**(record.reference_curves or {}), "random": stored["random"],
+                                   "schedules": stored["schedules"]}
+        record.baseline_random, record.baseline_oracle = result.random_score, result.oracle_score
+        record.oracle_schedule = result.oracle_name
+        record.references_status = "done"
+        db.commit()

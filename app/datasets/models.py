@@ -42,6 +42,16 @@ class DatasetRecord(Base):
     baseline_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: Wall-clock seconds the baseline job took (for the pool's ETA and the benchmarks).
     baseline_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The reference players of the debrief (engine.references): a random player and the best of a
+    #: fixed grid of schedules ("oracle"), computed after the baselines; pending -> running -> done/failed.
+    references_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    references_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    baseline_random: Mapped[float | None] = mapped_column(Float, nullable=True)
+    baseline_oracle: Mapped[float | None] = mapped_column(Float, nullable=True)
+    oracle_schedule: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Validation accuracy per epoch spent of each reference player: {"default": [...], "random": [...],
+    #: "schedules": {name: [...]}} (the bot's curve is its stored run).
+    reference_curves: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property

@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.datasets.models import DatasetRecord
-from engine.calibration import best_val_accuracy
-from engine.config import default_hparams
+from engine import references
 from engine.datasets import Dataset, make_dataset, playable_families
 from engine.rules import MAX_EPOCHS
 from engine.training import DeviceData, place
 
+#: The reference grid's schedule that is the game's default (no changes): the default baseline.
+DEFAULT_SCHEDULE = next(s for s in references.SCHEDULES if s.name == "default")
 #: Datasets each process keeps generated (and placed on its device): a class's whole default pool.
 CACHED_DATASETS = 8
 
@@ -92,11 +93,20 @@ def placed(family: str, seed: int, size: str, device: str) -> DeviceData:
     return place(generated(family, seed, size), device)
 
 
-def default_baseline(record: DatasetRecord, epochs: int = MAX_EPOCHS, device: str = "cpu", progress=None) -> float:
-    """The default schedule's score: default configuration, no changes, the whole epoch budget."""
+def default_curve(record: DatasetRecord, epochs: int = MAX_EPOCHS, device: str = "cpu", progress=None) -> list:
+    """The default schedule's validation accuracy per epoch: default configuration, no changes, the whole budget.
+
+    Played as the reference grid's "default" schedule, so the debrief's regret uses the same run.
+    """
     dataset = generated(record.family, record.seed, record.size)
-    return best_val_accuracy(dataset, default_hparams(), epochs, seed=0, device=device, progress=progress,
-                             data=placed(record.family, record.seed, record.size, device))
+    outcomes = references.play_schedule(dataset, DEFAULT_SCHEDULE, epochs, seed=0, device=device,
+                                        data=placed(record.family, record.seed, record.size, device), progress=progress)
+    return references.curve_of(outcomes)
+
+
+def curve_best(curve: list) -> float:
+    """A curve's best validation accuracy (0 when every epoch diverged), as the baselines are scored."""
+    return max((v for v in curve if v is not None), default=0.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ from app.accounts.models import Student, SurveyResponse  # noqa: F401
 from app.classroom.models import ClassSettings  # noqa: F401
 from app.datasets.models import DatasetRecord  # noqa: F401
 from app.db.base import Base  # noqa: F401
+from app.debrief.models import BranchRecord  # noqa: F401
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run  # noqa: F401
 from app.security.models import WebSession  # noqa: F401
 from app.staff.models import StaffAccount  # noqa: F401

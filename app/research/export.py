@@ -33,7 +33,7 @@ from app.datasets.models import DatasetRecord
 from app.paths import ROOT
 from app.runs.models import ActionRecord, EpochRecord, Run
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 FORMATS = ("csv", "jsonl")
 SCHEMA_DOC = ROOT / "docs" / "export-schema.md"
 
@@ -114,6 +114,9 @@ TABLES: dict[str, Table] = {
                 C("baseline_linear", "number", "Best validation accuracy of a linear classifier over the epoch budget.", nullable=True),
                 C("baseline_bot", "number", "Score of the automatic player on this dataset.", nullable=True),
                 C("bot_run_id", "integer", "The automatic player's run (in the runs table).", nullable=True),
+                C("baseline_random", "number", "Score of the random player (uniform over legal one-knob moves).", nullable=True),
+                C("baseline_oracle", "number", "Score of the best schedule of a fixed grid (the oracle).", nullable=True),
+                C("oracle_schedule", "string", "Name of that best schedule.", nullable=True),
                 C("created_at", "timestamp", "When the dataset was generated."),
             ),
         ),
@@ -136,6 +139,10 @@ TABLES: dict[str, Table] = {
                 C("best_val_acc", "number", "Best validation accuracy of a non-diverged epoch.", nullable=True),
                 C("test_acc", "number", "Hidden test accuracy of the best checkpoint, computed when the run ends.", nullable=True),
                 C("end_reason", "string", "Why the run ended (player pressed Done, a limit was reached, …).", nullable=True),
+                C("parent_run_id", "integer", "For a debrief branch (the automatic player continuing a player's run from "
+                                              "one of its checkpoints): the player's run; null otherwise.", nullable=True),
+                C("parent_epoch", "integer", "For a debrief branch: the epoch of the parent run it started from.",
+                  nullable=True),
                 C("created_at", "timestamp", "When the run was started."),
                 C("ended_at", "timestamp", "When the run ended.", nullable=True),
             ),
@@ -320,6 +327,9 @@ def dataset_rows(db: Session) -> list[dict]:
             "baseline_linear": _finite(d.baseline_linear),
             "baseline_bot": _finite(d.baseline_bot),
             "bot_run_id": d.bot_run_id,
+            "baseline_random": _finite(d.baseline_random),
+            "baseline_oracle": _finite(d.baseline_oracle),
+            "oracle_schedule": d.oracle_schedule,
             "created_at": timestamp(d.created_at),
         })
         for d in db.scalars(select(DatasetRecord).order_by(DatasetRecord.id))
@@ -351,6 +361,8 @@ def run_rows(db: Session, key: bytes) -> list[dict]:
                 "best_val_acc": _finite(run.best_val_acc),
                 "test_acc": _finite(run.test_acc),
                 "end_reason": run.end_reason,
+                "parent_run_id": run.parent_run_id,
+                "parent_epoch": run.parent_epoch,
                 "created_at": timestamp(run.created_at),
                 "ended_at": timestamp(run.ended_at),
             })

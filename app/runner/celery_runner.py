@@ -24,11 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from app.datasets import jobs as dataset_jobs
+from app.debrief import jobs as debrief_jobs
 from app.runner.notify import Notifier
 from app.runner.nudges import NudgeListener
 from app.runs import service as runs
 from app.settings import Settings
-from worker.config import COMPUTE_BASELINE, TRAIN_EPOCH, alive_key, make_celery
+from worker.config import COMPUTE_BASELINE, COMPUTE_BRANCH, TRAIN_EPOCH, alive_key, make_celery
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class CeleryRunner:
         self._outbox: queue.Queue = queue.Queue()
         self._in_outbox: set[tuple[str, int]] = set()
         self._outbox_lock = threading.Lock()
-        self._baselines_sent: dict[int, float] = {}
+        #: When each background job was last sent: ("baseline" | "branch", id) -> monotonic seconds.
+        self._background_sent: dict[tuple[str, int], float] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         #: False while the broker cannot be reached; pages then tell players their epoch waits safely.
@@ -82,6 +84,10 @@ class CeleryRunner:
         """Send a committed dataset's baseline computation."""
         self._enqueue(("baseline", dataset_id))
 
+    def submit_branch(self, branch_id: int) -> None:
+        """Send a committed debrief branch."""
+        self._enqueue(("branch", branch_id))
+
     def _enqueue(self, job: tuple[str, int]) -> None:
         with self._outbox_lock:
             if job in self._in_outbox:
@@ -107,8 +113,9 @@ class CeleryRunner:
 
     def _send(self, kind: str, job_id: int) -> None:
         if kind != "epoch":
-            self.celery.send_task(COMPUTE_BASELINE, args=[job_id], retry=True, retry_policy=SEND_RETRY_POLICY)
-            self._baselines_sent[job_id] = time.monotonic()
+            task = COMPUTE_BRANCH if kind == "branch" else COMPUTE_BASELINE
+            self.celery.send_task(task, args=[job_id], retry=True, retry_policy=SEND_RETRY_POLICY)
+            self._background_sent[(kind, job_id)] = time.monotonic()
             return
         with self.session_factory() as db:
             queue = runs.sticky_queue(db, job_id)
@@ -155,13 +162,14 @@ class CeleryRunner:
         with self.session_factory() as db:
             actions = runs.actions_to_send(db, self.settings.stale_after_seconds, self.settings.resend_after_seconds)
             waiting = runs.waiting_on_own_queues(db)
-            baselines = dataset_jobs.pending_baselines(db)
+            background = [("baseline", d) for d in dataset_jobs.pending_baselines(db)]
+            background += [("branch", b) for b in debrief_jobs.pending_branches(db, self.settings.stale_after_seconds)]
         # An epoch waiting in the own queue of a worker that died is sent again (to the shared queue).
         actions += [action_id for action_id, queue in waiting if action_id not in actions and not self._alive(queue)]
         for action_id in actions:
             self.submit_action(action_id)
         now = time.monotonic()
-        for dataset_id in baselines:
-            sent = self._baselines_sent.get(dataset_id)
+        for job in background:
+            sent = self._background_sent.get(job)
             if sent is None or now - sent > self.settings.resend_after_seconds:
-                self.submit_baseline(dataset_id)
+                self._enqueue(job)

@@ -2,8 +2,8 @@
 
 The default runner trains in a child process instead (app/runner/trainer_process.py); this one
 starts instantly, which the in-process tests rely on. One thread trains players' epochs in
-submission order; a second computes dataset baselines so a new dataset never delays a player's
-epoch queue. On start, actions left queued or half-trained by a previous process are queued again:
+submission order; a second runs the background jobs (dataset baselines, debrief branches) so they
+never delay a player's epoch queue. On start, actions left queued or half-trained by a previous process are queued again:
 nothing a player did is lost when the server restarts.
 """
 
@@ -14,7 +14,7 @@ import threading
 
 from sqlalchemy.orm import sessionmaker
 
-from app.runner.jobs import STOP, job_functions, queue_unfinished, serve_jobs
+from app.runner.jobs import BASELINE, BRANCH, STOP, job_functions, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
 from app.runner.priority import prepare_training
 from app.settings import Settings
@@ -37,15 +37,15 @@ class EmbeddedRunner:
 
     def start(self) -> None:
         """Start the threads and re-queue unfinished work."""
-        run_epoch, run_baseline = job_functions(self.session_factory, self.settings, self.device, self._stopping,
-                                                self.notifier.publish)
+        run_epoch, run_background = job_functions(self.session_factory, self.settings, self.device, self._stopping,
+                                                  self.notifier.publish, self._baselines.put)
         self._threads = [
             threading.Thread(target=self._loop, args=(self._epochs, run_epoch), name="hq-epochs", daemon=True),
-            threading.Thread(target=self._loop, args=(self._baselines, run_baseline), name="hq-baselines", daemon=True),
+            threading.Thread(target=self._loop, args=(self._baselines, run_background), name="hq-background", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
-        queue_unfinished(self.session_factory, self.submit_action, self.submit_baseline)
+        queue_unfinished(self.session_factory, self.submit_action, self._baselines.put)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the threads; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
@@ -61,7 +61,11 @@ class EmbeddedRunner:
 
     def submit_baseline(self, dataset_id: int) -> None:
         """Queue a committed dataset's baseline computation."""
-        self._baselines.put(dataset_id)
+        self._baselines.put((BASELINE, dataset_id))
+
+    def submit_branch(self, branch_id: int) -> None:
+        """Queue a committed debrief branch."""
+        self._baselines.put((BRANCH, branch_id))
 
     def _loop(self, jobs: queue.Queue, handler) -> None:
         prepare_training(self.settings)

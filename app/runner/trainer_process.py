@@ -17,14 +17,14 @@ import queue
 import threading
 import time
 
-from app.runner.jobs import STOP, job_functions, queue_unfinished, serve_jobs
+from app.runner.jobs import BASELINE, BRANCH, STOP, job_functions, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
 from app.runner.priority import prepare_training
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EPOCH, BASELINE = "epoch", "baseline"
+EPOCH = "epoch"
 #: How often the training process checks that the server that started it still runs.
 PARENT_CHECK_SECONDS = 1.0
 #: How often the server checks, when no progress arrives, that its training process still runs.
@@ -52,7 +52,7 @@ class ProcessRunner:
         self._spawn()
         self._relay = threading.Thread(target=self._relay_nudges, name="hq-trainer-nudges", daemon=True)
         self._relay.start()
-        queue_unfinished(self.session_factory, self.submit_action, self.submit_baseline)
+        queue_unfinished(self.session_factory, self.submit_action, self._jobs.put)
 
     def _spawn(self) -> None:
         # Fresh queues each time: a process killed while reading one may leave it locked.
@@ -85,6 +85,10 @@ class ProcessRunner:
         """Queue a committed dataset's baseline computation."""
         self._jobs.put((BASELINE, dataset_id))
 
+    def submit_branch(self, branch_id: int) -> None:
+        """Queue a committed debrief branch."""
+        self._jobs.put((BRANCH, branch_id))
+
     def _relay_nudges(self) -> None:
         """Pass progress on to the live pages; start a new training process if this one died."""
         while True:
@@ -94,7 +98,7 @@ class ProcessRunner:
                 if not self._stopping.is_set() and not self._process.is_alive():
                     log.error("the training process died (exit code %s); starting a new one", self._process.exitcode)
                     self._spawn()
-                    queue_unfinished(self.session_factory, self.submit_action, self.submit_baseline)  # and the lost epoch
+                    queue_unfinished(self.session_factory, self.submit_action, self._jobs.put)  # and the lost epoch
                 continue
             if run_id is STOP:
                 return
@@ -102,15 +106,16 @@ class ProcessRunner:
 
 
 def trainer_main(settings: Settings, device: str, jobs, nudges, stopping, parent_pid: int) -> None:
-    """The training process: route jobs to an epoch thread and a baseline thread until told to stop."""
+    """The training process: route jobs to an epoch thread and a background thread until told to stop."""
     from app.db.session import make_engine, make_session_factory
 
     prepare_training(settings)  # inherited by every thread started below
     session_factory = make_session_factory(make_engine(settings.database_url))
-    run_epoch, run_baseline = job_functions(session_factory, settings, device, stopping, nudges.put)
-    local = {EPOCH: queue.Queue(), BASELINE: queue.Queue()}
+    background: queue.Queue = queue.Queue()
+    run_epoch, run_background = job_functions(session_factory, settings, device, stopping, nudges.put, background.put)
+    local = {EPOCH: queue.Queue(), BASELINE: background}
     workers = [threading.Thread(target=serve_jobs, args=(local[EPOCH], run_epoch), name="hq-epochs", daemon=True),
-               threading.Thread(target=serve_jobs, args=(local[BASELINE], run_baseline), name="hq-baselines", daemon=True)]
+               threading.Thread(target=serve_jobs, args=(background, run_background), name="hq-background", daemon=True)]
     for worker in workers:
         worker.start()
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="hq-parent-watch", daemon=True).start()
@@ -119,7 +124,10 @@ def trainer_main(settings: Settings, device: str, jobs, nudges, stopping, parent
         if job is STOP:
             break
         kind, job_id = job
-        local[kind].put(job_id)
+        if kind == EPOCH:
+            local[EPOCH].put(job_id)
+        else:
+            background.put((kind, job_id))
     for kind in local:
         local[kind].put(STOP)
     for worker in workers:

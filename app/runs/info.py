@@ -25,4 +25,13 @@ INFO = {
     "configuration trained for the whole epoch budget without changes.",
     "grow": "Width Up and Depth Up are function-preserving (Net2Net): the grown network computes exactly the same "
     "outputs, so its validation loss is unchanged before the next epoch. Down removes units or blocks and changes it.",
+    "overfitting": "Overfitting: the network fits the training data ever better while validation accuracy stops "
+    "improving or falls (a growing gap between training and validation accuracy). Remedies: stop early (revert to the "
+    "best epoch), more regularization (weight decay, dropout), or a smaller network.",
+    "underfitting": "Underfitting: even training accuracy stays low, so the network cannot fit the data. Remedies: more "
+    "capacity (width or depth up), a better learning rate, less regularization.",
+    "divergence": "Divergence: the loss explodes to infinity or NaN, usually because the learning rate is too high. "
+    "Revert to the last good checkpoint and lower the learning rate.",
+    "plateau": "Plateau: the loss and validation accuracy stop improving. Lowering the learning rate (decay) often helps; "
+    "when nothing helps any more, further epochs are wasted and Done is the right call.",
 }

@@ -41,6 +41,11 @@ class Run(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: A debrief branch: the automatic player continuing a player's run from one of its epochs.
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=True, index=True)
+    parent_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: An ended player's run still keeps the checkpoints its debrief may branch from (see app.debrief).
+    debrief_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     @property
     def busy(self) -> bool:

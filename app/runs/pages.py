@@ -17,6 +17,8 @@ from app.accounts.pages import see_other
 from app.classroom.service import allowed_families, class_settings
 from app.datasets.models import DatasetRecord
 from app.datasets.service import pool_records
+from app.debrief import planning as debrief_planning
+from app.debrief.service import debrief_view
 from app.errors import Conflict, WebError
 from app.leaderboard.service import normalised_score, rank_on_dataset
 from app.runs import service
@@ -176,6 +178,8 @@ def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data
     db.commit()
     if record.status == "queued":  # an epoch to train, or the ended run's test accuracy to measure
         request.app.state.runner.submit_action(record.id)
+    for branch_id in debrief_planning.unsent_branches_of(db, run_id):  # a Done or limit-ending Revert planned them
+        request.app.state.runner.submit_branch(branch_id)
     return see_other(f"/runs/{run_id}")
 
 
@@ -274,5 +278,6 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "normalised": None if run.best_val_acc is None else
         normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
         "info": INFO,
+        "debrief": debrief_view(db, run),
     }
     return render(request, "result.html", context)

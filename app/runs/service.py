@@ -19,6 +19,8 @@ from app.classroom.service import allowed_families, class_settings
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
+from app.debrief import planning as debrief_planning
+from app.debrief.retention import kept_checkpoint_ids
 from app.errors import Conflict, Forbidden, JobCancelled, NotFound, WebError
 from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
 from app.settings import Settings
@@ -96,6 +98,7 @@ def start_run(db: Session, student: Student, settings: Settings, rng: random.Ran
     dataset = datasets.pick_for_new_run(db, row.pool_size, families, settings.dataset_size, rng)
     if dataset is None:
         return None, created
+    debrief_planning.release_earlier_debriefs(db, student.id)
     run = Run(
         student_pk=student.id,
         dataset_id=dataset.id,
@@ -226,11 +229,18 @@ def _initial_checkpoint_id(db: Session, run: Run) -> int | None:
     return db.scalar(select(CheckpointRecord.id).where(CheckpointRecord.run_id == run.id, CheckpointRecord.epoch_number == 0))
 
 
-def _end(db: Session, run: Run, reason: str) -> None:
-    """Mark the run ended; its hidden test accuracy is measured by a runner (record_test_accuracy)."""
+def _end(db: Session, run: Run, reason: str, debrief: bool = True) -> None:
+    """Mark the run ended; its hidden test accuracy is measured by a runner (record_test_accuracy).
+
+    A player's run also opens its debrief: the default branches are planned (pending, for a runner
+    to compute) and the checkpoints they start from are kept. ``debrief=False`` for a run that
+    crashed its trainers: a branch from it would crash them too.
+    """
     run.status = ENDED
     run.end_reason = reason
     run.ended_at = run.updated_at = utcnow()
+    if debrief:
+        debrief_planning.open_debrief(db, run)
 
 
 def _maybe_end_by_limits(db: Session, run: Run) -> bool:
@@ -268,7 +278,7 @@ def record_test_accuracy(db: Session, run: Run, device: str = "cpu") -> None:
 
 
 def _prune_checkpoints(db: Session, run: Run) -> None:
-    """Keep only what Revert can still reach plus the run's best; delete the rest."""
+    """Keep only what Revert can still reach, the run's best and what its debrief needs; delete the rest."""
     keep = {run.best_checkpoint_id, run.current_checkpoint_id}
     path = path_epochs(db, run)
     keep.update(e.checkpoint_id for e in path[-REACHABLE_CHECKPOINTS:])
@@ -276,6 +286,7 @@ def _prune_checkpoints(db: Session, run: Run) -> None:
         keep.add(_initial_checkpoint_id(db, run))
     if run.status == ENDED:
         keep = {run.best_checkpoint_id}
+    keep |= kept_checkpoint_ids(db, run, path)
     db.execute(
         delete(CheckpointRecord).where(CheckpointRecord.run_id == run.id, CheckpointRecord.id.not_in([k for k in keep if k]))
     )
@@ -338,7 +349,7 @@ def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: 
     if gave_up:
         action = db.get(ActionRecord, action_id)
         run = db.get(Run, action.run_id)
-        _end(db, run, "stopped: an epoch kept crashing its trainer")
+        _end(db, run, "stopped: an epoch kept crashing its trainer", debrief=False)
         run.status = FAILED
         record_test_accuracy(db, run, device)
         run.error = (

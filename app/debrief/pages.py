@@ -1,0 +1,116 @@
+"""Debrief routes: its data for the result chart (player and instructor), a picked branch, live branch progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from app.accounts.pages import see_other
+from app.debrief import planning
+from app.debrief.service import debrief_view
+from app.errors import Conflict, NotFound, WebError
+from app.runs import service as runs
+from app.runs.models import ENDED, FAILED, Run
+from app.security.ratelimit import client_ip, limits_of
+from app.staff.models import INSTRUCTOR
+from app.staff.service import require_role
+from app.web import RecordId, form_data, get_db, require_student
+
+router = APIRouter()
+
+#: How long the stream waits for a nudge before looking at the branches again anyway.
+STREAM_POLL_SECONDS = 2.0
+
+
+def _ended_run(db: Session, run: Run) -> Run:
+    if run.status not in (ENDED, FAILED):
+        raise Conflict("the debrief is ready once the run has ended")
+    return run
+
+
+@router.get("/runs/{run_id}/debrief.json")
+def debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+    """The debrief of the player's own ended run."""
+    student = require_student(request, db)
+    run = _ended_run(db, runs.owned_run(db, student, run_id))
+    return JSONResponse(debrief_view(db, run))
+
+
+@router.get("/instructor/runs/{run_id}/debrief.json")
+def instructor_debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+    """The same debrief for an instructor replaying the run."""
+    require_role(request, db, INSTRUCTOR)
+    run = db.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"there is no run {run_id}")
+    return JSONResponse(debrief_view(db, _ended_run(db, run)))
+
+
+def parse_epoch(form: dict) -> int:
+    """The epoch picked on the result page's chart or list."""
+    try:
+        return int(form.get("from_epoch", ""))
+    except ValueError:
+        raise WebError("choose an epoch to branch from", 422) from None
+
+
+@router.post("/runs/{run_id}/branches")
+def pick_branch(run_id: RecordId, request: Request, posted: FormData = Depends(form_data),
+                db: Session = Depends(get_db, scope="function")):
+    """The player picks an epoch: the automatic player continues from its checkpoint in the background."""
+    student = require_student(request, db)
+    limits_of(request).check("action", ip=client_ip(request), student=student.id)
+    run = _ended_run(db, runs.owned_run(db, student, run_id, lock=True))
+    branch = planning.request_branch(db, run, parse_epoch({k: str(v) for k, v in posted.items()}))
+    db.commit()
+    if branch.attempts == 0:
+        request.app.state.runner.submit_branch(branch.id)
+    return see_other(f"/runs/{run_id}/result#debrief")
+
+
+def _snapshot(session_factory, run_id: int) -> dict:
+    with session_factory() as db:
+        branches = planning.branches_of(db, db.get(Run, run_id))
+        return {"branches": [{"id": b.id, "status": b.status, "done": b.epochs_done, "total": b.epochs_total}
+                             for b in branches],
+                "computing": any(b.status in ("pending", "running") for b in branches)}
+
+
+def _authorize(request: Request, run_id: int) -> None:
+    with request.app.state.session_factory() as db:
+        runs.owned_run(db, require_student(request, db), run_id)
+
+
+@router.get("/runs/{run_id}/debrief/events")
+async def debrief_events(run_id: RecordId, request: Request):
+    """Server-sent events: each branch's epochs as they train, then "ready" when none is left to compute."""
+    await run_in_threadpool(_authorize, request, run_id)
+    factory = request.app.state.session_factory
+    notifier = request.app.state.notifier
+
+    async def stream():
+        last = None
+        with notifier.subscribe(run_id) as nudges:  # branch jobs nudge their parent run
+            while True:
+                try:
+                    snapshot = await run_in_threadpool(_snapshot, factory, run_id)
+                except SQLAlchemyError:
+                    await asyncio.sleep(STREAM_POLL_SECONDS)
+                    continue
+                if snapshot != last:
+                    yield {"event": "progress", "data": json.dumps(snapshot)}
+                    last = snapshot
+                if not snapshot["computing"]:
+                    yield {"event": "ready", "data": json.dumps(snapshot)}
+                    return
+                await nudges.wait(STREAM_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
