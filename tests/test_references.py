@@ -24,7 +24,7 @@ from engine.regret import (
     RegretRow, area_per_epoch, best_so_far, curve_score, reference_normalised, regret, regret_table,
 )
 from engine.rules import MAX_ACTIONS, MAX_CONSECUTIVE_REVERTS, MAX_EPOCHS, Progress
-from engine.training import EpochMetrics, place
+from engine.training import BATCH_SIZE, DIVERGENCE_CHECK_EVERY, EpochMetrics, place
 
 #: Tiny "clusters" (300 train / 100 val vectors, an MLP): a random 30-epoch game takes about a second.
 FAMILY = "clusters"
@@ -177,7 +177,7 @@ def test_never_an_impossible_move_at_the_ladder_ends():
 
 
 def test_choice_is_uniform_over_the_legal_moves():
-    last = obs()
+    last = obs(config=HyperParams(64, 4, 0.01, 1e-4, 0.3))  # every knob mid-ladder
     moves = legal_moves(last)
     assert len(moves) == 1 + 2 * len(KNOBS) + 1  # continue, every knob up and down, revert
     counts = collections.Counter(str(a) for a in decisions(RandomPlayer(0), last, range(1, 2401)))
@@ -263,8 +263,10 @@ def test_data_and_progress_are_passed_through(tiny):
     calls = []
     data = place(tiny)
     outcomes = play_schedule(tiny, SCHEDULES[1], 3, data=data, progress=lambda done, total: calls.append((done, total)))
-    # 300 training examples are 2 batches; train_epoch reports at the end of each epoch's loop.
-    assert calls == [(2, 2)] * 3
+    # train_epoch reports every DIVERGENCE_CHECK_EVERY batches and after the last, in every epoch.
+    batches = max(1, round(len(tiny.train_y) / BATCH_SIZE))
+    per_epoch = [(i, batches) for i in range(1, batches + 1) if i % DIVERGENCE_CHECK_EVERY == 0 or i == batches]
+    assert batches > 1 and calls == per_epoch * 3
     assert curve_of(outcomes) == curve_of(play_schedule(tiny, SCHEDULES[1], 3))
 
 

@@ -1,0 +1,65 @@
+"""The debrief in a real browser: findings, branches drawn beside the player's curve, a picked branch, desktop and phone."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from app.ops.processes import hyperquest_env, start_server
+from tests.test_browser import browser, shot, start_when_ready, submit_training  # noqa: F401  (browser: fixture)
+
+
+def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # noqa: F811
+    env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/debrief.sqlite3", dataset_size="tiny", baseline_epochs=3,
+                         pool_size=1, device="cpu")
+    process, base = start_server(env)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(base + "/login")
+        page.fill("#student_id", "d1")
+        page.fill("#name", "Grace Hopper")
+        page.click("main button[type=submit]")
+        for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
+            page.check(selector)
+        page.click("main button[type=submit]")
+        page.click("text=Start a dataset")
+        if page.url.endswith("/runs/new"):
+            start_when_ready(page)
+        page.click("main form button[type=submit]")
+        page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
+        for _ in range(4):
+            submit_training(page)
+        page.check("input[name=kind][value=done]")
+        page.click("form.action-form button[type=submit]")
+        page.wait_for_url("**/result")
+        expect(page.locator("#debrief h2")).to_have_text("Debrief")
+        # Branches are computed in the background; the page follows them live and reloads once they are done.
+        expect(page.locator("#debrief[data-computing='false']")).to_have_count(1, timeout=240_000)
+        expect(page.locator("tr[data-branch][data-status='done']").first).to_be_visible()
+        assert page.locator("tr[data-branch][data-status='done']").count() >= 1
+        expect(page.locator("#debrief-chart canvas")).to_have_count(1)
+        text = page.locator("#debrief").inner_text()
+        assert "Automatic player reached" in text and "You and the reference players" in text
+        shot(page, "21-result-debrief-desktop")
+
+        # A pick from the keyboard-reachable form: one more branch, followed live, then drawn.
+        before = page.locator("tr[data-branch]").count()
+        page.select_option("#from-epoch", index=0)
+        page.click("#branch-form button[type=submit]")
+        page.wait_for_url("**/result*")
+        expect(page.locator("tr[data-branch]")).to_have_count(before + 1)
+        expect(page.locator("#debrief[data-computing='false']")).to_have_count(1, timeout=240_000)
+        assert page.locator("tr[data-branch][data-status='done']").count() == before + 1
+        legend = page.locator("#debrief .u-legend").inner_text()
+        assert legend.count("bot from") == before + 1
+        shot(page, "22-result-debrief-picked")
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state())
+        mobile = phone.new_page()
+        mobile.goto(page.url.split("#")[0])
+        expect(mobile.locator("#debrief-chart canvas")).to_have_count(1)
+        width = mobile.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the result page scrolls sideways on a phone ({width}px)"
+        shot(mobile, "23-result-debrief-phone")
+        phone.close()
+    finally:
+        process.stop()
