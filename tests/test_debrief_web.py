@@ -11,6 +11,7 @@ from app.debrief.models import BranchRecord
 from app.debrief.planning import MAX_BRANCHES
 from app.runner.embedded import EmbeddedRunner
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run
+from tests.test_instructor import staff_login
 from tests.services import wait_for as wait_for_processes
 from tests.test_web_game import database_url, ready_player  # noqa: F401  (the fixture runs each test on both backends)
 from tests.webutil import Player, game
@@ -77,6 +78,13 @@ def test_done_plans_branches_that_start_from_the_players_checkpoints(database_ur
         assert "Debrief" in page.text and "Automatic player reached" in page.text and "Random player" in page.text
         # Bot branches never reach the leaderboard.
         assert "Bot (rule-based)" not in player.client.get("/leaderboard").text
+        # The instructor's replay shows the same debrief, read-only.
+        player.client.post("/logout")
+        staff_login(player, "prof", "instructor")
+        replay = player.client.get(f"/instructor/runs/{run_id}/replay")
+        assert replay.status_code == 200 and "Automatic player reached" in replay.text and "branch-form" not in replay.text
+        staffed = player.client.get(f"/instructor/runs/{run_id}/debrief.json").json()
+        assert [b["from_epoch"] for b in staffed["branches"]] == [b.from_epoch for b in branches]
 
 
 def test_the_player_picks_a_branch_and_bad_picks_get_a_clear_message(database_url):  # noqa: F811

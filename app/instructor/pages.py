@@ -19,6 +19,7 @@ from app.datasets.models import DatasetRecord
 from app.datasets.service import PoolReadiness, ensure_pool, pool_readiness
 from app.errors import NotFound, WebError
 from app.instructor import service
+from app.debrief.service import debrief_view
 from app.instructor.replay import describe_choice, replay_steps
 from app.runs.models import Run
 from app.staff.models import INSTRUCTOR
@@ -126,8 +127,12 @@ def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db
     columns = [{"title": db.get(Student, run.student_pk).name, "run": run, "steps": replay_steps(db, run)}]
     if bot is not None and bot.id != run.id:
         columns.append({"title": "Automatic player", "run": bot, "steps": replay_steps(db, bot)})
+    debrief = None
+    if run.status in ("ended", "failed") and run.parent_run_id is None:
+        # The player's debrief, read-only here: picking branches is the player's.
+        debrief = {**debrief_view(db, run), "branchable": [], "picks_left": 0, "computing": False}
     return _page(request, db, "instructor/replay.html", {"run": run, "dataset": dataset, "columns": columns,
-                                                          "describe": describe_choice})
+                                                          "describe": describe_choice, "debrief": debrief})
 
 
 @router.get("/runs/{run_id}/replay.json")
