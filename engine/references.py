@@ -201,7 +201,7 @@ class ReferenceResult:
         best_name, best = None, None
         for name in sorted(self.schedules, key=_schedule_order):  # stable: unknown names keep dict order
             score = curve_score(self.schedules[name])
-            if score is not None and (best is None or score >= best):
+            if score is not None and (best is None or score > best):
                 best_name, best = name, score
         return best_name
 

@@ -181,8 +181,8 @@ def test_keyboard_only_login(server, browser):
     expect(page.locator("text=What is your current education status?")).to_be_visible()
 
 
-def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
-    """Log in, answer the survey, train two epochs, revert one, and finish."""
+def log_in_and_train_epoch_1(page: Page, base: str, student_id: str, name: str) -> None:
+    """Log in, answer the survey, start a dataset and submit the default configuration (epoch 1)."""
     page.goto(base + "/login")
     page.fill("#student_id", student_id)
     page.fill("#name", name)
@@ -195,6 +195,11 @@ def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
         start_when_ready(page)
     page.click("main form button[type=submit]")
     page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
+
+
+def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
+    """Log in, answer the survey, train two epochs, revert one, and finish."""
+    log_in_and_train_epoch_1(page, base, student_id, name)
     submit_training(page)
     page.check("input[name=kind][value=revert]")
     submit_training(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from app.ops.processes import hyperquest_env, start_server
-from tests.test_browser import browser, shot, start_when_ready, submit_training  # noqa: F401  (browser: fixture)
+from tests.test_browser import browser, log_in_and_train_epoch_1, shot, submit_training  # noqa: F401  (browser: fixture)
 
 
 def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # noqa: F811
@@ -14,18 +14,7 @@ def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # n
     process, base = start_server(env)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(base + "/login")
-        page.fill("#student_id", "d1")
-        page.fill("#name", "Grace Hopper")
-        page.click("main button[type=submit]")
-        for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
-            page.check(selector)
-        page.click("main button[type=submit]")
-        page.click("text=Start a dataset")
-        if page.url.endswith("/runs/new"):
-            start_when_ready(page)
-        page.click("main form button[type=submit]")
-        page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
+        log_in_and_train_epoch_1(page, base, "d1", "Grace Hopper")
         for _ in range(4):
             submit_training(page)
         page.check("input[name=kind][value=done]")

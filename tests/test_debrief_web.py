@@ -106,7 +106,8 @@ def test_the_player_picks_a_branch_and_bad_picks_get_a_clear_message(database_ur
         # Starting another run ends the picking: the run keeps only its best checkpoint, as before.
         player.start()
         assert _checkpoints(player, run_id) == 1
-        closed = player.client.post(f"/runs/{run_id}/branches", data={"from_epoch": str(picked + 1)})
+        free = next(e for e in range(1, 30) if e not in {b.from_epoch for b in branches})
+        closed = player.client.post(f"/runs/{run_id}/branches", data={"from_epoch": str(free)})
         assert closed.status_code == 409 and "no longer kept" in closed.text
 
 

@@ -139,6 +139,9 @@ def test_random_player_differs_across_seeds(random_games):
     assert [str(a) for a in a0] != [str(a) for a in a1]
     configs = {RandomPlayer(seed).initial_config() for seed in range(20)}
     assert len(configs) > 5
+    # Not only the start: the same position gets different choices under different seeds.
+    last = obs()
+    assert [str(a) for a in decisions(RandomPlayer(0), last)] != [str(a) for a in decisions(RandomPlayer(1), last)]
 
 
 def test_decide_depends_only_on_the_history(random_games):
@@ -415,6 +418,8 @@ def test_regret_and_normalised_score():
     assert reference_normalised(0.25, 0.25, 0.75) == 0.0
     # The random player almost at the oracle: the spread is floored at min_spread.
     assert reference_normalised(0.5625, 0.5, 0.5, min_spread=0.125) == 0.5
+    assert reference_normalised(0.5625, 0.5, 0.53125, min_spread=0.125) == 0.5  # spread 1/32 < 1/8
+    assert reference_normalised(0.5625, 0.5, 0.25, min_spread=0.125) == 0.5  # oracle below random
     assert reference_normalised(0.51, 0.5, 0.5) == pytest.approx(0.5)
     assert reference_normalised(None, 0.25, 0.75) is None
     assert reference_normalised(0.5, None, 0.75) is None and reference_normalised(0.5, 0.25, None) is None
