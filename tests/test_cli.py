@@ -25,6 +25,9 @@ def test_train_json_end_to_end():
         "--dropout", "0", "--actions", "continue,continue:width=up,continue:depth=up;lr=down,revert,done", "--json",
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
+    # The last line is the run's debrief (tests/test_branches.py checks it); one line per action before it.
+    assert set(lines[-1]) == {"debrief"} and isinstance(lines[-1]["debrief"]["observations"], list)
+    lines = lines[:-1]
     assert [line["kind"] for line in lines] == ["initial", "continue", "continue", "continue", "revert", "done"]
     assert [line["action"] for line in lines] == [1, 2, 3, 4, 5, 6]
     assert [line["epoch"] for line in lines] == [1, 2, 3, 4, 3, 3]
