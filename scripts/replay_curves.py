@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-SUPPORTED_SCHEMA = "1"
+SUPPORTED_SCHEMAS = ("1", "2")  # 2 added columns this script does not read
 
 
 def _number(text: str):
@@ -54,9 +54,9 @@ def load(directory: Path) -> tuple[list[int], dict[int, list[dict]]]:
     if not manifest_path.exists():
         raise SystemExit(f"replay_curves: error: {directory} has no manifest.json (is it an unzipped export?)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if str(manifest.get("schema_version")) != SUPPORTED_SCHEMA:
+    if str(manifest.get("schema_version")) not in SUPPORTED_SCHEMAS:
         raise SystemExit(f"replay_curves: error: schema version {manifest.get('schema_version')} is not supported "
-                         f"(this script reads version {SUPPORTED_SCHEMA})")
+                         f"(this script reads versions {', '.join(SUPPORTED_SCHEMAS)})")
     fmt = manifest["format"]
     reader = _read_csv if fmt == "csv" else _read_jsonl
     epochs = reader(directory / manifest["tables"]["epochs"]["file"])

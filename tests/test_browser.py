@@ -206,6 +206,8 @@ def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
     page.check("input[name=kind][value=done]")
     page.click("form.action-form button[type=submit]")
     page.wait_for_url("**/result")
+    # The debrief's branches are computed in the background; the page reloads itself once they are.
+    page.wait_for_selector("#debrief[data-busy='false']", timeout=240_000)
     shot(page, "11-result-with-baselines")
     assert "Automatic player" in page.locator("main").inner_text()
 

@@ -22,7 +22,7 @@ def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # n
         page.wait_for_url("**/result")
         expect(page.locator("#debrief h2")).to_have_text("Debrief")
         # Branches are computed in the background; the page follows them live and reloads once they are done.
-        expect(page.locator("#debrief[data-computing='false']")).to_have_count(1, timeout=240_000)
+        expect(page.locator("#debrief[data-busy='false']")).to_have_count(1, timeout=240_000)
         expect(page.locator("tr[data-branch][data-status='done']").first).to_be_visible()
         assert page.locator("tr[data-branch][data-status='done']").count() >= 1
         expect(page.locator("#debrief-chart canvas")).to_have_count(1)
@@ -36,7 +36,7 @@ def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # n
         page.click("#branch-form button[type=submit]")
         page.wait_for_url("**/result*")
         expect(page.locator("tr[data-branch]")).to_have_count(before + 1)
-        expect(page.locator("#debrief[data-computing='false']")).to_have_count(1, timeout=240_000)
+        expect(page.locator("#debrief[data-busy='false']")).to_have_count(1, timeout=240_000)
         assert page.locator("tr[data-branch][data-status='done']").count() == before + 1
         legend = page.locator("#debrief .u-legend").inner_text()
         assert legend.count("bot from") == before + 1

@@ -190,7 +190,10 @@ def store_branch(session_factory: sessionmaker, branch_id: int, played: engine_b
         branch.start_val_acc, branch.start_val_loss = played.start_val_acc, engine_branches.finite(played.start_val_loss)
         branch.epochs_done = played.epochs_trained
         db.flush()
-        planning.release_if_finished(db, parent)
+        # A player who already started another run will pick no more branches on this one.
+        moved_on = db.scalar(select(Run.id).where(Run.student_pk == parent.student_pk, Run.id > parent.id,
+                                                  Run.parent_run_id.is_(None)).limit(1)) is not None
+        planning.release_if_finished(db, parent, moving_on=moved_on)
         db.commit()
 
 

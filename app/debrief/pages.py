@@ -81,7 +81,7 @@ def _snapshot(session_factory, run_id: int) -> dict:
         branches = planning.branches_of(db, db.get(Run, run_id))
         return {"branches": [{"id": b.id, "status": b.status, "done": b.epochs_done, "total": b.epochs_total}
                              for b in branches],
-                "computing": any(b.status in ("pending", "running") for b in branches)}
+                "busy": any(b.status in ("pending", "running") for b in branches)}
 
 
 def _authorize(request: Request, run_id: int) -> None:
@@ -108,7 +108,7 @@ async def debrief_events(run_id: RecordId, request: Request):
                 if snapshot != last:
                     yield {"event": "progress", "data": json.dumps(snapshot)}
                     last = snapshot
-                if not snapshot["computing"]:
+                if not snapshot["busy"]:
                     yield {"event": "ready", "data": json.dumps(snapshot)}
                     return
                 await nudges.wait(STREAM_POLL_SECONDS)

@@ -96,7 +96,7 @@ def debrief_view(db: Session, run: Run) -> dict:
         "reverted": [{"epoch": e.number, "val_acc": None if e.diverged else e.val_acc} for e in epochs if e.reverted],
         "best_val_acc": run.best_val_acc,
         "branches": branch_views,
-        "computing": any(b.status in (PENDING, RUNNING) for b in branches),
+        "busy": any(b.status in (PENDING, RUNNING) for b in branches),
         "failed": sum(b.status == FAILED for b in branches),
         "branchable": [e for e in planning.branchable_epochs(db, run) if e not in taken],
         "picks_left": max(0, planning.MAX_BRANCHES - len(branches)) if run.debrief_open else 0,

@@ -130,7 +130,7 @@ def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db
     debrief = None
     if run.status in ("ended", "failed") and run.parent_run_id is None:
         # The player's debrief, read-only here: picking branches is the player's.
-        debrief = {**debrief_view(db, run), "branchable": [], "picks_left": 0, "computing": False}
+        debrief = {**debrief_view(db, run), "branchable": [], "picks_left": 0, "busy": False}
     return _page(request, db, "instructor/replay.html", {"run": run, "dataset": dataset, "columns": columns,
                                                           "describe": describe_choice, "debrief": debrief})
 

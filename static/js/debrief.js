@@ -74,7 +74,7 @@
   }
 
   function follow() {
-    if (root.dataset.computing !== "true" || !window.EventSource) return;
+    if (root.dataset.busy !== "true" || !window.EventSource) return;
     var source = new EventSource("/runs/" + data.run_id + "/debrief/events");
     source.addEventListener("progress", function (event) {
       JSON.parse(event.data).branches.forEach(function (b) {
