@@ -138,7 +138,8 @@ def test_play_a_whole_game(server, browser, request):
     page.check("#depth-up")
     submit_training(page)
     expect(page.locator("text=Depth 2 → 4")).to_be_visible()
-    assert page.locator("canvas").count() >= 2  # both charts drew
+    # Both charts drew (after the page's history fetch, which a busy training process can delay).
+    expect(page.locator("canvas")).to_have_count(2, timeout=30_000)
     shot(page, f"{mode}-06-training-grown")
 
     page.check("input[name=kind][value=revert]")
