@@ -22,7 +22,7 @@ from engine.ladders import apply_changes
 TRAINED_KINDS = ("initial", "continue")
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
     """A metric as the player sees it: non-finite numbers (a diverged loss) become None."""
     if value is None or not math.isfinite(value):
         return None
@@ -63,12 +63,12 @@ class Observation:
             action=outcome.action,
             epoch=outcome.epoch,
             config=outcome.config,
-            train_loss=_finite(metrics.train_loss) if metrics else None,
-            train_acc=_finite(metrics.train_acc) if metrics else None,
-            val_loss=_finite(metrics.val_loss) if metrics else None,
-            val_acc=_finite(metrics.val_acc) if metrics else None,
+            train_loss=finite(metrics.train_loss) if metrics else None,
+            train_acc=finite(metrics.train_acc) if metrics else None,
+            val_loss=finite(metrics.val_loss) if metrics else None,
+            val_acc=finite(metrics.val_acc) if metrics else None,
             diverged=bool(metrics.diverged) if metrics else False,
-            best_val_acc=_finite(outcome.best_val_acc),
+            best_val_acc=finite(outcome.best_val_acc),
             consecutive_reverts=progress.consecutive_reverts,
             kind=outcome.kind,
         )

@@ -9,22 +9,14 @@ validation accuracy the player saw at that epoch.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable, Iterator
 
 from engine import checkpoint, rules
 from engine.actions import Action
-from engine.bots import Observation
+from engine.bots import Observation, finite
 from engine.datasets import Dataset
 from engine.game import Game, Outcome
 from engine.training import DeviceData, ProgressCallback, evaluate, place
-
-
-def finite(value: float | None) -> float | None:
-    """A metric as stored and shown: non-finite numbers (a diverged loss) become None."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)

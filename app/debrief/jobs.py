@@ -25,7 +25,7 @@ from app.debrief.models import DONE, FAILED, PENDING, RUNNING, BranchRecord
 from app.errors import JobCancelled
 from app.runs.models import ENDED, ActionRecord, CheckpointRecord, EpochRecord, Run
 from engine import branches as engine_branches
-from engine.bots import RuleBasedBot
+from engine.bots import RuleBasedBot, finite
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,13 @@ def store_branch(session_factory: sessionmaker, branch_id: int, played: engine_b
             if outcome.kind in ("initial", "continue") and outcome.metrics is not None:
                 m = outcome.metrics
                 db.add(EpochRecord(run_id=run.id, action_id=action.id, number=outcome.epoch, config=outcome.config.as_dict(),
-                                   train_loss=engine_branches.finite(m.train_loss), train_acc=m.train_acc,
-                                   val_loss=engine_branches.finite(m.val_loss), val_acc=m.val_acc, diverged=m.diverged,
+                                   train_loss=finite(m.train_loss), train_acc=m.train_acc,
+                                   val_loss=finite(m.val_loss), val_acc=m.val_acc, diverged=m.diverged,
                                    seconds=m.seconds, change=outcome.change.as_dict() if outcome.change else None,
                                    reverted=reverted))
         branch.bot_run_id = run.id
         branch.status, branch.finished_at = DONE, utcnow()
-        branch.start_val_acc, branch.start_val_loss = played.start_val_acc, engine_branches.finite(played.start_val_loss)
+        branch.start_val_acc, branch.start_val_loss = played.start_val_acc, finite(played.start_val_loss)
         branch.epochs_done = played.epochs_trained
         db.flush()
         # A player who already started another run will pick no more branches on this one.
