@@ -26,7 +26,9 @@ from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
 from app.runner.trainer_process import ProcessRunner
 from app.research.pages import router as research_router
+from app.research.study_pages import router as study_router
 from app.runs.pages import router as runs_router
+from app.scenarios.pages import router as scenarios_router
 from app.debrief.pages import router as debrief_router
 from app.security.csrf import OriginCheckMiddleware
 from app.security.headers import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(security_router)
     app.include_router(staff_router)
     app.include_router(research_router)
+    app.include_router(study_router)
+    app.include_router(scenarios_router)
     app.include_router(instructor_router)
     _install_error_pages(app)
     return app

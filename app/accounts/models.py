@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
@@ -28,6 +28,11 @@ class Student(Base):
     name: Mapped[str] = mapped_column(String(120))
     name_key: Mapped[str] = mapped_column(String(480), default=lambda ctx: name_key(ctx.get_current_parameters()["name"]))
     role: Mapped[str] = mapped_column(String(16), default="student")
+    #: The research consent: True given, False declined, None never asked; for the consent text's
+    #: version ``consent_version`` (ClassSettings.consent_version), answered at ``consent_at``.
+    consented: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    consent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

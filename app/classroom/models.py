@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
@@ -24,4 +24,23 @@ class ClassSettings(Base):
     allowed_families: Mapped[list] = mapped_column(JSON)
     #: Whether players see their run's hidden test accuracy once the run has ended.
     reveal_test_accuracy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # --- research instruments (app.research): all off for a plain class --------------------------
+    #: Predict-before-reveal on each trained epoch: "off", "optional" or "required" (INSTRUMENT_MODES).
+    predictions: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
+    #: Reason chips on each training-page action: "off", "optional" or "required".
+    reasons: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
+    #: A study runs in this class: players see the consent screen before the survey, and only
+    #: those who consented are exported.
+    research_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: The consent text the researcher wrote, and its version (bumped whenever the text changes:
+    #: a player who answered an older version is asked again).
+    consent_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    consent_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Experimental arms (app.research.conditions.CONDITIONS names); empty = no experiment.
+    arms: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    #: Seed of the assignment hash: another seed is another randomisation.
+    assignment_seed: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    #: Whether a researcher may export exact wall-clock times (otherwise seconds since each
+    #: player's first action only).
+    allow_exact_times: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -46,6 +46,8 @@ class Run(Base):
     parent_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: An ended player's run still keeps the checkpoints its debrief may branch from (see app.debrief).
     debrief_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: The scenario link the player followed to start this run (app.scenarios); None for the pool.
+    scenario_id: Mapped[int | None] = mapped_column(ForeignKey("scenarios.id", ondelete="SET NULL"), nullable=True, index=True)
 
     @property
     def busy(self) -> bool:
@@ -77,6 +79,18 @@ class ActionRecord(Base):
     #: Last sign of life from the runner training it; a stale one means the runner died.
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # --- research instruments (app.research), all None when the class has them off -------------
+    #: Predicted validation accuracy of the epoch this action trains (0-1), and confidence 1-5.
+    prediction: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confidence: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Reason chips (app.research.instruments.REASONS keys) and optional free text.
+    reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    reason_text: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Times the player pointed at or focused the charts or the history since the previous action.
+    chart_hovers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The player's experimental condition when acting, and the hint it showed them (if any).
+    condition: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    hint: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

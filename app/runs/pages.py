@@ -21,6 +21,7 @@ from app.debrief import planning as debrief_planning
 from app.debrief.service import debrief_view
 from app.errors import Conflict, WebError
 from app.leaderboard.service import normalised_score, rank_on_dataset
+from app.research import instruments, study
 from app.runs import service
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
@@ -46,6 +47,10 @@ def start(request: Request, _: FormData = Depends(form_data), db: Session = Depe
     """"Start a dataset": draw a ready dataset from the pool and show the initial configuration."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
+    step = study.next_step(db, student, request.app.state.settings)
+    if step is not None:  # consent or survey first
+        return see_other(step)
+    study.ensure_assignment(db, student, request.app.state.settings)
     run, created = service.start_run(db, student, request.app.state.settings)
     db.commit()
     for dataset_id in created:
@@ -103,7 +108,9 @@ def configure(run_id: RecordId, request: Request, posted: FormData = Depends(for
         # A double-clicked Submit: the first one already started training.
         return see_other(f"/runs/{run.id}")
     try:
-        action = service.configure(db, student, run_id, form)
+        row = class_settings(db, request.app.state.settings)
+        fields = instruments.action_fields(form, [], row.predictions, row.reasons, "initial")
+        action = service.configure(db, student, run_id, form, fields)
     except WebError as exc:
         db.rollback()
         return _configure(request, student, run, db, exc.message, form, exc.status_code)
@@ -166,7 +173,10 @@ def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data
         return see_other(f"/runs/{run.id}/configure")
     try:
         expected, action = parse_action_form(form)
-        record = service.submit(db, student, run_id, expected, action)
+        row = class_settings(db, request.app.state.settings)
+        fields = instruments.action_fields(form, [str(v) for v in posted.getlist("reasons")], row.predictions, row.reasons,
+                                           action.kind)
+        record = service.submit(db, student, run_id, expected, action, fields)
     except WebError as exc:
         db.rollback()
         run = service.owned_run(db, student, run_id)

@@ -22,7 +22,9 @@ from app.db.base import utcnow
 from app.debrief import planning as debrief_planning
 from app.debrief.retention import kept_checkpoint_ids
 from app.errors import Conflict, Forbidden, JobCancelled, NotFound, WebError
+from app.research import conditions, study
 from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
+from app.scenarios import rules as scenario_rules
 from app.settings import Settings
 from engine import checkpoint, rules
 from engine.actions import Action
@@ -129,12 +131,15 @@ def parse_initial_config(form: dict[str, str]) -> HyperParams:
     return HyperParams(int(values["width"]), int(values["depth"]), values["lr"], 0.0, values["dropout"])
 
 
-def configure(db: Session, student: Student, run_id: int, form: dict[str, str]) -> ActionRecord:
-    """Submit the initial configuration: action 1, which trains epoch 1 (queued)."""
+def configure(db: Session, student: Student, run_id: int, form: dict[str, str], instruments: dict | None = None) -> ActionRecord:
+    """Submit the initial configuration: action 1, which trains epoch 1 (queued).
+
+    ``instruments``: the research columns of the action (app.research.instruments.action_fields).
+    """
     run = owned_run(db, student, run_id, lock=True)
     if run.status != CONFIGURING:
         raise Conflict("this run is already configured")
-    hparams = parse_initial_config(form)
+    hparams = parse_initial_config(scenario_rules.pin_configuration(db, run, form))
     dataset = db.get(DatasetRecord, run.dataset_id)
     state = new_state(datasets.generated(dataset.family, dataset.seed, dataset.size), hparams, run.seed)
     blob = checkpoint.to_bytes(state)
@@ -144,7 +149,8 @@ def configure(db: Session, student: Student, run_id: int, form: dict[str, str]) 
     run.config = hparams.as_dict()
     run.status = QUEUED
     run.actions_used = 1
-    action = ActionRecord(run_id=run.id, index=1, kind="initial", choices=hparams.as_dict(), shown=_shown(db, run))
+    action = ActionRecord(run_id=run.id, index=1, kind="initial", choices=hparams.as_dict(), shown=_shown(db, run),
+                          **_research_columns(db, student, run, instruments))
     db.add(action)
     db.flush()
     return action
@@ -169,7 +175,15 @@ def _shown(db: Session, run: Run) -> dict:
     }
 
 
-def submit(db: Session, student: Student, run_id: int, expected_action: int, action: Action) -> ActionRecord:
+def _research_columns(db: Session, student: Student, run: Run, instruments: dict | None) -> dict:
+    """The action's research columns: the instruments' answers, the condition and the hint it showed."""
+    condition = study.condition_of(db, student)
+    # The hint is a pure function of the run as it stands, so recomputing it here gives what the page showed.
+    return {**(instruments or {}), "condition": condition, "hint": conditions.hint_for(db, run, condition)}
+
+
+def submit(db: Session, student: Student, run_id: int, expected_action: int, action: Action,
+           instruments: dict | None = None) -> ActionRecord:
     """Take one training-page action; a Continue is queued, Revert and Done finish at once.
 
     ``expected_action`` is the action number the page was showing: a second submit of the
@@ -188,9 +202,11 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
             apply_changes(HyperParams.from_dict(run.config), action.change_map)
     except HyperQuestError as exc:
         raise WebError(str(exc), 422) from None
+    scenario_rules.check_action(db, run, action)
 
     record = ActionRecord(
-        run_id=run.id, index=run.actions_used + 1, kind=action.kind, choices=action.change_map, shown=_shown(db, run)
+        run_id=run.id, index=run.actions_used + 1, kind=action.kind, choices=action.change_map, shown=_shown(db, run),
+        **_research_columns(db, student, run, instruments),
     )
     db.add(record)
     run.actions_used += 1

@@ -1,0 +1,1 @@
+"""Scenario links: a pinned dataset, starting configuration and locked or hidden knobs."""
