@@ -112,9 +112,10 @@ class PredictionResult:
     """One prediction against the epoch it was about."""
 
     action_index: int
-    epoch: int
     predicted: float
     confidence: int
+    #: The epoch the prediction was about, and the validation accuracy it reached.
+    epoch: int
     actual: float
 
     @property
@@ -191,3 +192,34 @@ def calibrations_by_student(db: Session) -> dict[int, Calibration]:
         if actual is not None and math.isfinite(actual) and confidence in CONFIDENCE_HALF_WIDTH:
             by_student.setdefault(student_pk, []).append(PredictionResult(index, prediction, confidence, number, actual))
     return {pk: calibration(results) for pk, results in by_student.items()}
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def last_prediction(db: Session, run: Run) -> PredictionResult | None:
+    """The prediction about the run's most recently trained epoch, if the player made one."""
+    latest = db.execute(
+        select(ActionRecord.index, ActionRecord.prediction, ActionRecord.confidence, EpochRecord.number, EpochRecord.val_acc)
+        .join(EpochRecord, EpochRecord.action_id == ActionRecord.id)
+        .where(ActionRecord.run_id == run.id)
+        .order_by(ActionRecord.index.desc()).limit(1)
+    ).first()
+    if latest is None:
+        return None
+    index, prediction, confidence, number, actual = latest
+    if prediction is None or confidence not in CONFIDENCE_HALF_WIDTH or actual is None or not math.isfinite(actual):
+        return None
+    return PredictionResult(index, prediction, confidence, number, actual)
+
+
+def page_context(db: Session, run: Run, predictions: str, reasons: str) -> dict:
+    """What the configure and training pages need to show the class's instruments."""
+    return {
+        "predictions": predictions,
+        "reasons": reasons,
+        "chips": REASONS,
+        "half_widths": CONFIDENCE_HALF_WIDTH,
+        "last": last_prediction(db, run) if predictions != OFF else None,
+        "run_calibration": calibration(run_predictions(db, run)) if predictions != OFF else None,
+    }

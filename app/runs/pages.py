@@ -21,7 +21,7 @@ from app.debrief import planning as debrief_planning
 from app.debrief.service import debrief_view
 from app.errors import Conflict, WebError
 from app.leaderboard.service import normalised_score, rank_on_dataset
-from app.research import instruments, study
+from app.research import conditions, instruments, study
 from app.runs import service
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
@@ -93,8 +93,15 @@ def _configure(request, student, run, db, error, form, status_code):
         "selected": {k: form.get(k) for k in INITIAL_CHOICES} if form else {"width": "64", "lr": "0.01", "depth": "4", "dropout": "0"},
         "info": INFO,
         "error": error,
+        "instruments": _instruments(request, db, run),
+        "posted": form,
     }
     return render(request, "configure.html", context, status_code)
+
+
+def _instruments(request: Request, db: Session, run: Run) -> dict:
+    row = class_settings(db, request.app.state.settings)
+    return instruments.page_context(db, run, row.predictions, row.reasons)
 
 
 @router.post("/runs/{run_id}/configure")
@@ -131,14 +138,16 @@ def training_page(run_id: RecordId, request: Request, db: Session = Depends(get_
     return _training(request, student, run, db, None, 200)
 
 
-def _training(request, student, run: Run, db, error, status_code):
+def _training(request, student, run: Run, db, error, status_code, posted: dict | None = None):
     dataset = db.get(DatasetRecord, run.dataset_id)
     epochs = service.all_epochs(db, run)
     view = training_view(run, dataset, epochs)
     if error:
         view["form_error"] = error
     context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO,
-               "queue_down": not request.app.state.runner.healthy}
+               "queue_down": not request.app.state.runner.healthy,
+               "instruments": _instruments(request, db, run), "posted": posted or {},
+               "hint": None if run.busy else conditions.hint_for(db, run, study.condition_of(db, student))}
     return render(request, "train.html", context, status_code)
 
 
@@ -184,7 +193,8 @@ def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data
             raise WebError(f"{exc.message}", exc.status_code) from None
         if run.status in (ENDED, FAILED):
             raise
-        return _training(request, student, run, db, exc.message, exc.status_code)
+        return _training(request, student, run, db, exc.message, exc.status_code,
+                         {**form, "reasons": [str(v) for v in posted.getlist("reasons")]})
     db.commit()
     if record.status == "queued":  # an epoch to train, or the ended run's test accuracy to measure
         request.app.state.runner.submit_action(record.id)
@@ -289,5 +299,7 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
         "info": INFO,
         "debrief": debrief_view(db, run),
+        "calibration": instruments.calibration(instruments.run_predictions(db, run)),
+        "overall_calibration": instruments.student_calibration(db, student),
     }
     return render(request, "result.html", context)

@@ -20,6 +20,52 @@
     update();
   });
 
+  // Chart-hover counter: how often the player looked at the curves or the history before acting
+  // (a count sent with the form, nothing else; it never leaves the game page).
+  var hovers = document.getElementById("chart-hovers");
+  if (hovers) {
+    hovers.value = "0";
+    document.querySelectorAll(".charts, .history").forEach(function (area) {
+      function count() { hovers.value = String(Number(hovers.value) + 1); }
+      area.addEventListener("mouseenter", count);
+      area.addEventListener("focusin", count);
+      area.addEventListener("touchstart", count, { passive: true });
+    });
+  }
+
+  // Instruments: the prediction is about the next epoch, so it applies to Continue only; a
+  // required instrument is required in the browser too (the server checks it either way).
+  var form = document.querySelector("form.action-form");
+  if (form) {
+    var predict = form.querySelector("[data-instrument=prediction]");
+    var reasons = form.querySelector("[data-instrument=reasons]");
+    function kind() { var k = form.querySelector("input[name=kind]:checked"); return k ? k.value : "continue"; }
+    function sync() {
+      var trains = kind() === "continue";
+      if (predict) {
+        predict.hidden = !trains;
+        var needed = trains && predict.dataset.required === "true";
+        predict.querySelector("input[name=prediction]").required = needed;
+        predict.querySelectorAll("input[name=confidence]").forEach(function (r) { r.required = needed; });
+      }
+    }
+    form.querySelectorAll("input[name=kind]").forEach(function (r) { r.addEventListener("change", sync); });
+    sync();
+    if (reasons && reasons.dataset.required === "true") {
+      form.addEventListener("submit", function (event) {
+        var any = reasons.querySelector("input[name=reasons]:checked") || reasons.querySelector("#reason_text").value.trim();
+        if (!any) {
+          event.preventDefault();
+          event.stopImmediatePropagation();
+          var first = reasons.querySelector("input[name=reasons]");
+          first.setCustomValidity("Pick at least one reason (or write one).");
+          first.reportValidity();
+          reasons.addEventListener("change", function () { first.setCustomValidity(""); }, { once: true });
+        }
+      }, true);
+    }
+  }
+
   // Live progress: the server streams progress, then "ready" when the epoch is done.
   if (root.dataset.busy === "true" && window.EventSource) {
     var bar = document.getElementById("epoch-progress");
