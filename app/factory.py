@@ -22,6 +22,7 @@ from app.errors import LoginRequired, WebError
 from app.health import router as health_router
 from app.instructor.pages import router as instructor_router
 from app.leaderboard.pages import router as leaderboard_router
+from app.lti.pages import router as lti_router
 from app.runner.embedded import EmbeddedRunner
 from app.runner.notify import Notifier
 from app.runner.trainer_process import ProcessRunner
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(research_router)
     app.include_router(study_router)
     app.include_router(scenarios_router)
+    app.include_router(lti_router)
     app.include_router(instructor_router)
     _install_error_pages(app)
     return app

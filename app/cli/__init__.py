@@ -7,10 +7,10 @@ import sys
 
 from pydantic import ValidationError
 
-from app.cli import bench, calibrate, datasets, export, migrate, pool, serve, staff, train, worker
+from app.cli import bench, calibrate, datasets, export, lti, migrate, pool, serve, staff, train, worker
 from engine.errors import HyperQuestError
 
-COMMANDS = (serve, worker, migrate, pool, staff, train, datasets, calibrate, bench, export)
+COMMANDS = (serve, worker, migrate, pool, staff, train, datasets, calibrate, bench, export, lti)
 
 
 def build_parser() -> argparse.ArgumentParser:
