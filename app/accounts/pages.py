@@ -15,6 +15,7 @@ from app.accounts.models import Student, SurveyResponse, name_key
 from app.accounts.survey import QUESTIONS, parse_answers
 from app.classroom.service import class_code_matches, class_settings
 from app.errors import WebError
+from app.research import study
 from app.security.csrf import csrf_token
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.service import runs_finished
@@ -23,6 +24,15 @@ from app.web import current_student, form_data, get_db, render, require_student
 router = APIRouter()
 
 STUDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Where a login may send the player on: a scenario link (/s/<token>) and nothing else, so the
+#: parameter cannot be used to send players to another site.
+NEXT_PATTERN = re.compile(r"^/s/[A-Za-z0-9._~-]{1,200}(/[A-Za-z0-9._~-]{1,200})*$")
+
+
+def safe_next(value: object) -> str | None:
+    """``value`` when it is a scenario link on this site, else None."""
+    text = str(value or "")
+    return text if NEXT_PATTERN.match(text) and ".." not in text else None
 
 
 def _has_survey(db: Session, student: Student) -> bool:
@@ -40,7 +50,7 @@ def home(request: Request, db: Session = Depends(get_db, scope="function")):
     student = current_student(request, db)
     if student is None:
         return see_other("/login")
-    return see_other("/instructions" if _has_survey(db, student) else "/survey")
+    return see_other(study.next_step(db, student, request.app.state.settings) or "/instructions")
 
 
 def _needs_code(request: Request, db: Session) -> bool:
@@ -50,8 +60,9 @@ def _needs_code(request: Request, db: Session) -> bool:
 @router.get("/login")
 def login_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The login form (with a class code field when the instructor requires one)."""
+    next_url = safe_next(request.query_params.get("next"))  # kept in the form's hidden "next" field
     return render(request, "login.html", {"student": current_student(request, db), "form": {}, "error": None,
-                                          "needs_code": _needs_code(request, db)})
+                                          "needs_code": _needs_code(request, db), "next": next_url})
 
 
 @router.post("/login")
@@ -60,6 +71,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
     limits_of(request).check("login", ip=client_ip(request), account=student_id.lower()[:64])
+    next_url = safe_next(form.get("next"))
     error = None
     row = class_settings(db, request.app.state.settings)
     if not STUDENT_ID_PATTERN.match(student_id):
@@ -70,7 +82,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
         error = "That is not this class's code. Ask your instructor for it."
     if error:
         context = {"student": None, "form": {"student_id": student_id, "name": name}, "error": error,
-                   "needs_code": bool(row.class_code)}
+                   "needs_code": bool(row.class_code), "next": next_url}
         return render(request, "login.html", context, 422)
     # The ID and the name together are the login: a known ID with another name is another
     # player, never an error, so the form cannot be used to find out which student IDs exist.
@@ -79,7 +91,8 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     request.session.clear()
     request.session["student_pk"] = student.id
     csrf_token(request)  # the new session gets its token now, in the same write as the login
-    return see_other("/")
+    # A scenario link sends the player on; that page itself asks for consent and the survey first.
+    return see_other(next_url or "/")
 
 
 def _find_student(db: Session, student_id: str, name: str) -> Student | None:
@@ -112,6 +125,8 @@ def logout(request: Request, _: FormData = Depends(form_data)):
 def survey_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The survey, once per student."""
     student = require_student(request, db)
+    if study.consent_due(student, class_settings(db, request.app.state.settings)):
+        return see_other("/consent")
     if _has_survey(db, student):
         return see_other("/instructions")
     return render(request, "survey.html", {"student": student, "questions": QUESTIONS, "error": None, "answers": {}})
@@ -121,6 +136,9 @@ def survey_page(request: Request, db: Session = Depends(get_db, scope="function"
 def submit_survey(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Store the answers (a second submission changes nothing)."""
     student = require_student(request, db)
+    settings = request.app.state.settings
+    if study.consent_due(student, class_settings(db, settings)):
+        return see_other("/consent")
     if _has_survey(db, student):
         return see_other("/instructions")
     single = {q["name"]: form.get(q["name"]) for q in QUESTIONS if not q["multiple"]}
@@ -131,6 +149,8 @@ def submit_survey(request: Request, form: FormData = Depends(form_data), db: Ses
         context = {"student": student, "questions": QUESTIONS, "error": exc.message, "answers": {**single, "network_types": network_types}}
         return render(request, "survey.html", context, 422)
     db.add(SurveyResponse(student_pk=student.id, **answers))
+    db.flush()
+    study.ensure_assignment(db, student, settings)  # the stratum is the answer just given
     db.commit()
     return see_other("/instructions")
 
@@ -139,6 +159,7 @@ def submit_survey(request: Request, form: FormData = Depends(form_data), db: Ses
 def instructions(request: Request, db: Session = Depends(get_db, scope="function")):
     """How to play, and how many networks the student has trained."""
     student = require_student(request, db)
-    if not _has_survey(db, student):
-        return see_other("/survey")
+    step = study.next_step(db, student, request.app.state.settings)
+    if step is not None:
+        return see_other(step)
     return render(request, "instructions.html", {"student": student, "networks_trained": runs_finished(db, student)})

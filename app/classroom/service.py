@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.classroom.models import ClassSettings
 from app.errors import WebError
+from app.research.instruments import MODES as INSTRUMENT_MODES
 from app.settings import Settings
 from engine.datasets import FAMILIES, playable_families
 
@@ -65,7 +66,26 @@ def update_from_form(row: ClassSettings, form: dict[str, object]) -> None:
     if retired:
         raise WebError(f"not offered to classes (it misses the calibration targets): {', '.join(retired)}", 422)
     reveal = str(form.get("reveal_test_accuracy", "")) in ("on", "true", "1", "yes")
+    modes = {name: _instrument_mode(form, name, getattr(row, name)) for name in INSTRUMENTS}
+    exact_times = str(form.get("allow_exact_times", "")) in ("on", "true", "1", "yes")
     row.class_code = code or None
     row.pool_size = pool_size
     row.allowed_families = sorted(set(families))
     row.reveal_test_accuracy = reveal
+    for name, mode in modes.items():
+        setattr(row, name, mode)
+    row.allow_exact_times = exact_times
+
+
+#: The per-action research instruments the settings form sets (ClassSettings columns).
+INSTRUMENTS = {"predictions": "predictions", "reasons": "reason chips"}
+
+
+def _instrument_mode(form: dict[str, object], name: str, current: str) -> str:
+    """An instrument's mode from the form; a form without the field keeps the current mode."""
+    raw = form.get(name)
+    if raw is None or str(raw) == "":
+        return current or INSTRUMENT_MODES[0]
+    if str(raw) not in INSTRUMENT_MODES:
+        raise WebError(f"the {INSTRUMENTS[name]} mode must be one of {', '.join(INSTRUMENT_MODES)}", 422)
+    return str(raw)

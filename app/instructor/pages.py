@@ -39,8 +39,11 @@ def dashboard(request: Request, db: Session = Depends(get_db, scope="function"))
     """Class overview and the list of students."""
     require_role(request, db, INSTRUCTOR)
     row = class_settings(db, request.app.state.settings)
+    students = service.student_rows(db)
+    # The consent and condition columns appear once a study runs (or ran: answers stay on record).
+    study_on = row.research_enabled or any(s["consent"] != "not asked" or s["condition"] for s in students)
     return _page(request, db, "instructor/dashboard.html", {
-        "overview": service.overview(db), "students": service.student_rows(db), "class": row,
+        "overview": service.overview(db), "students": students, "class": row, "study_on": study_on,
         "pool": _pool(db, request.app.state.settings, row),
     })
 
@@ -103,7 +106,8 @@ def student_page(student_pk: RecordId, request: Request, db: Session = Depends(g
     student = db.get(Student, student_pk)
     if student is None or student.role == "bot":
         raise NotFound(f"there is no student {student_pk}")
-    return _page(request, db, "instructor/student.html", {"who": student, "runs": service.student_runs(db, student)})
+    return _page(request, db, "instructor/student.html", {"who": student, "runs": service.student_runs(db, student),
+                                                           "study": service.study_status(db, student)})
 
 
 def _run_or_404(db: Session, run_id: int) -> Run:
@@ -155,7 +159,22 @@ def settings_page(request: Request, db: Session = Depends(get_db, scope="functio
 def _settings(request: Request, db: Session, error: str | None, saved: bool, status_code: int):
     row = class_settings(db, request.app.state.settings)
     return _page(request, db, "instructor/settings.html", {"class": row, "families": PLAYABLE_FAMILIES, "error": error,
-                                                            "saved": saved}, status_code)
+                                                            "saved": saved, "instruments": INSTRUMENT_CHOICES}, status_code)
+
+
+#: The settings page's research instruments: (field, legend, what the player sees in each mode).
+INSTRUMENT_CHOICES = (
+    ("predictions", "Predictions", {
+        "off": "Players just train; no prediction is asked.",
+        "optional": "Before each epoch, players may predict its validation accuracy and say how sure they are.",
+        "required": "Players must predict the next epoch's validation accuracy before every Continue.",
+    }),
+    ("reasons", "Reason chips", {
+        "off": "No reason is asked for an action.",
+        "optional": "Players may tick reasons (plateau, overfitting, …) for each action on the training page.",
+        "required": "Players must give a reason (a chip or a few words) for every training-page action.",
+    }),
+)
 
 
 @router.post("/settings")
@@ -165,7 +184,9 @@ def save_settings(request: Request, posted: FormData = Depends(form_data), db: S
     settings = request.app.state.settings
     row = class_settings(db, settings)
     form = {"class_code": posted.get("class_code", ""), "pool_size": posted.get("pool_size", ""),
-            "families": posted.getlist("families"), "reveal_test_accuracy": posted.get("reveal_test_accuracy", "")}
+            "families": posted.getlist("families"), "reveal_test_accuracy": posted.get("reveal_test_accuracy", ""),
+            "predictions": posted.get("predictions"), "reasons": posted.get("reasons"),
+            "allow_exact_times": posted.get("allow_exact_times", "")}
     try:
         update_from_form(row, form)
     except WebError as exc:

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Student, SurveyResponse
 from app.datasets.models import DatasetRecord
 from app.leaderboard.service import normalised_score, overall
+from app.research.conditions import CONDITIONS
+from app.research.models import Assignment
 from app.runs.models import ENDED, FAILED, Run
 
 #: Buckets of the score distribution: normalised score ranges (0 = default schedule, 1 = bot).
@@ -77,14 +79,35 @@ def student_rows(db: Session) -> list[dict]:
                 row["best"], row["best_test"] = run.best_val_acc, run.test_acc
     # The same ID under several names: a typo at login, or someone trying a classmate's ID.
     names_per_id = collections.Counter(row["student"].student_id for row in per_student.values())
+    assignments = dict(db.execute(select(Assignment.student_pk, Assignment.condition)).all())
     rows = []
     for pk, row in per_student.items():
         standing = standings.get(pk)
         rows.append({**row, "names_for_id": names_per_id[row["student"].student_id],
+                     **_study_fields(row["student"], assignments.get(pk)),
                      "score": standing["score"] if standing else None, "rank": standing["rank"] if standing else None,
                      "datasets": standing["datasets"] if standing else 0,
                      "mean_gain": standing["mean_gain"] if standing else None})
     return rows
+
+
+CONSENT_WORDS = {True: "agreed", False: "declined", None: "not asked"}
+
+
+def _study_fields(student: Student, condition: str | None) -> dict:
+    """A student's consent ("agreed" / "declined" / "not asked") and condition label (None: none)."""
+    label = CONDITIONS[condition]["label"] if condition in CONDITIONS else condition
+    # A decliner keeps an assignment drawn under an earlier consent, but is in no arm while declined.
+    return {"consent": CONSENT_WORDS[student.consented], "condition": condition if student.consented else None,
+            "condition_label": label if student.consented else None}
+
+
+def study_status(db: Session, student: Student) -> dict:
+    """The student's consent, consent version and time, and experimental condition (for the student page)."""
+    assignment = db.scalar(select(Assignment).where(Assignment.student_pk == student.id))
+    return {**_study_fields(student, assignment.condition if assignment else None),
+            "consent_version": student.consent_version, "consent_at": student.consent_at,
+            "stratum": assignment.stratum if assignment else None}
 
 
 def student_runs(db: Session, student: Student) -> list[dict]:
