@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Rebuild a run's training curves from a HyperQuest research export alone (standard library only).
+"""Rebuild a run's training curves from a HyperQuest research export alone (standard library; pyarrow for Parquet).
 
     python scripts/replay_curves.py EXPORT_DIR --run 12      # one run
     python scripts/replay_curves.py EXPORT_DIR               # every run, keyed by run id
 
-EXPORT_DIR is an unzipped export (CSV or JSON Lines; manifest.json says which). The output is
+EXPORT_DIR is an unzipped export (CSV, JSON Lines or Parquet; manifest.json says which). The output is
 JSON in the structure the training page draws (app.runs.view.chart_series): the curves of the
 run's current path (epochs not reverted, in training order) plus markers for width/depth changes
 and for reverted epochs. Only the epochs table is needed (and runs, to list every run).
@@ -18,7 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-SUPPORTED_SCHEMAS = ("1", "2")  # 2 added columns this script does not read
+# 2 and 3 added (and 3 renamed time) columns this script does not read.
+SUPPORTED_SCHEMAS = ("1", "2", "3")
 
 
 def _number(text: str):
@@ -48,6 +49,29 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _read_parquet(path: Path) -> list[dict]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise SystemExit("replay_curves: error: a Parquet export needs pyarrow (or export as csv or jsonl)") from None
+    rows = pq.read_table(path).to_pylist()
+    for row in rows:
+        # JSON columns are JSON text in Parquet, as in CSV.
+        if isinstance(row.get("change"), str):
+            row["change"] = json.loads(row["change"])
+    return rows
+
+
+READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
+
+
+def _run_ids(path: Path, fmt: str) -> list[int]:
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [int(row["run_id"]) for row in csv.DictReader(handle)]
+    return [int(row["run_id"]) for row in READERS[fmt](path)]
+
+
 def load(directory: Path) -> tuple[list[int], dict[int, list[dict]]]:
     """(every run id, epochs per run in training order) from an export directory."""
     manifest_path = directory / "manifest.json"
@@ -57,15 +81,11 @@ def load(directory: Path) -> tuple[list[int], dict[int, list[dict]]]:
     if str(manifest.get("schema_version")) not in SUPPORTED_SCHEMAS:
         raise SystemExit(f"replay_curves: error: schema version {manifest.get('schema_version')} is not supported "
                          f"(this script reads versions {', '.join(SUPPORTED_SCHEMAS)})")
-    fmt = manifest["format"]
-    reader = _read_csv if fmt == "csv" else _read_jsonl
-    epochs = reader(directory / manifest["tables"]["epochs"]["file"])
-    runs_file = directory / manifest["tables"]["runs"]["file"]
-    if fmt == "csv":
-        with runs_file.open(newline="", encoding="utf-8") as handle:
-            run_ids = [int(row["run_id"]) for row in csv.DictReader(handle)]
-    else:
-        run_ids = [int(row["run_id"]) for row in _read_jsonl(runs_file)]
+    fmt = manifest.get("format")
+    if fmt not in READERS:
+        raise SystemExit(f"replay_curves: error: unknown export format {fmt!r} in manifest.json")
+    epochs = READERS[fmt](directory / manifest["tables"]["epochs"]["file"])
+    run_ids = _run_ids(directory / manifest["tables"]["runs"]["file"], fmt)
     per_run: dict[int, list[dict]] = {run_id: [] for run_id in run_ids}
     for epoch in epochs:
         per_run.setdefault(int(epoch["run_id"]), []).append(epoch)

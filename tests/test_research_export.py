@@ -54,17 +54,21 @@ def login_staff(player: Player, username: str, password: str) -> None:
     assert response.status_code == 303, response.text
 
 
-def start_run(player: Player, timeout: float = 60) -> int:
-    """Start a dataset, waiting while the pool's baselines are computed."""
+def start_run(player: Player, timeout: float = 120) -> int:
+    """Start a dataset, waiting (without hammering the rate-limited POST /runs) while baselines are computed."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not player.pool_ready():
+        assert time.monotonic() < deadline, "no dataset became ready"
+        time.sleep(0.1)
+    while True:
         response = player.client.post("/runs", follow_redirects=False)
         assert response.status_code == 303, response.text
         found = re.search(r"/runs/(\d+)/configure", response.headers["location"])
         if found:
             return int(found.group(1))
+        assert response.headers["location"] == "/runs/new", response.headers["location"]
+        assert time.monotonic() < deadline, "no dataset became ready"
         time.sleep(0.2)
-    raise AssertionError("no dataset became ready")
 
 
 def configure(player: Player, run_id: int) -> None:
@@ -115,7 +119,7 @@ def played(tmp_path_factory):
         finish(player, run_id)
         runs[second] = run_id
 
-        login_student(player, BOT_ID, survey=False)
+        login_student(player, BOT_ID)  # the game asks every player for the survey first; bots' answers are not exported
         run_id = start_run(player)
         configure(player, run_id)
         finish(player, run_id)
@@ -132,9 +136,13 @@ def played(tmp_path_factory):
         yield player, url, runs
 
 
-def download(player: Player, fmt: str) -> dict[str, bytes]:
-    login_staff(player, *RESEARCHER)
-    response = player.client.get(f"/research/export.zip?format={fmt}")
+def download(player: Player, fmt: str, query: str = "") -> dict[str, bytes]:
+    """The web export's files; logs in as the researcher only when needed (staff logins are rate-limited)."""
+    url = f"/research/export.zip?format={fmt}{query}"
+    response = player.client.get(url, follow_redirects=False)
+    if response.status_code in (303, 403):
+        login_staff(player, *RESEARCHER)
+        response = player.client.get(url)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/zip"
     assert "attachment" in response.headers["content-disposition"]
@@ -143,7 +151,12 @@ def download(player: Player, fmt: str) -> dict[str, bytes]:
 
 
 def read_table(files: dict[str, bytes], name: str, fmt: str) -> tuple[list[str], list[dict]]:
-    """(column names in file order, rows as dicts of raw CSV text or JSON values)."""
+    """(column names in file order, rows as dicts of raw CSV text, JSON values or Parquet values)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(files[f"{name}.{fmt}"]))
+        return table.column_names, table.to_pylist()
     data = files[f"{name}.{fmt}"].decode("utf-8")
     if fmt == "csv":
         reader = csv.DictReader(io.StringIO(data, newline=""))
@@ -197,15 +210,18 @@ def test_only_researchers_reach_the_research_pages(played):
     login_staff(player, *RESEARCHER)
     page = client.get("/research")
     assert page.status_code == 200
-    for text in ("Research export", "/research/export.zip?format=csv", "/research/export.zip?format=jsonl",
+    for text in ("Research export", 'action="/research/export.zip"', 'name="format" value="csv"',
+                 'name="format" value="jsonl"', 'name="format" value="parquet"', 'name="session_day"', 'name="exact_times"',
                  "/research/schema.md", f"Schema version <strong>{export.SCHEMA_VERSION}</strong>", RESEARCHER[0]):
         assert text in page.text, text
     for name in export.TABLES:
         assert f'id="table-{name}"' in page.text
     assert re.search(r">participants</a></td><td>2</td>", page.text)  # two students; the bot is no participant
     assert client.get("/research/schema.md").text == DOC.read_text(encoding="utf-8")
-    bad = client.get("/research/export.zip?format=parquet")
-    assert bad.status_code == 400 and "format must be one of csv, jsonl" in bad.text
+    bad = client.get("/research/export.zip?format=xml")
+    assert bad.status_code == 400 and "format must be one of csv, jsonl, parquet" in bad.text
+    bad = client.get("/research/export.zip?format=csv&session_day=maybe")
+    assert bad.status_code == 400 and "session_day must be 1 or 0" in bad.text
     client.cookies.clear()
 
 
@@ -257,6 +273,8 @@ def _check_value(column: export.Column, value, fmt: str) -> None:
     if value is None or (fmt == "csv" and value == ""):
         assert column.nullable, f"{column.name} is null"
         return
+    if fmt == "parquet" and column.type == "json":
+        value = json.loads(value)  # JSON text, as in CSV
     if fmt == "csv":
         parse = {"integer": int, "number": float, "string": str, "json": json.loads,
                  "boolean": lambda v: {"true": True, "false": False}[v], "timestamp": str}[column.type]
@@ -279,6 +297,8 @@ def test_tables_match_the_documented_schema(played):
     for name, table in export.TABLES.items():
         assert documented[name] == [(c.name, c.type, c.nullable) for c in table.columns], name
     assert f"Schema version: **{export.SCHEMA_VERSION}**" in DOC.read_text(encoding="utf-8")
+    assert DOC.read_text(encoding="utf-8") == export.schema_markdown(), \
+        "docs/export-schema.md is stale: run `hyperquest export --schema-doc docs/export-schema.md`"
 
     for fmt in export.FORMATS:
         files = download(player, fmt)
@@ -310,13 +330,14 @@ def test_tables_match_the_documented_schema(played):
         assert actions[0]["seconds_since_previous"] in ("", None)
         assert all(float(r["seconds_since_previous"]) >= 0 for r in actions[1:])
         value = (lambda v: float(v)) if fmt == "csv" else (lambda v: v)
+        as_json = (lambda v: json.loads(v)) if fmt in ("csv", "parquet") else (lambda v: v)
         assert value(actions[1]["shown_epoch"]) == 1 and value(actions[1]["shown_val_acc"]) == value(epochs[0]["val_acc"])
-        shown_config = json.loads(actions[1]["shown_config"]) if fmt == "csv" else actions[1]["shown_config"]
+        shown_config = as_json(actions[1]["shown_config"])
         assert shown_config == {"width": 32, "depth": 2, "lr": 0.1, "dropout": 0.0, "weight_decay": 0.0}
-        choices = json.loads(actions[3]["choices"]) if fmt == "csv" else actions[3]["choices"]
+        choices = as_json(actions[3]["choices"])
         assert choices == {"width": "up"}
         assert [str(r["reverted"]).lower() for r in epochs] == ["false", "true", "false", "false"]
-        assert (json.loads(epochs[2]["change"]) if fmt == "csv" else epochs[2]["change"])["steps"][0]["knob"] == "width"
+        assert as_json(epochs[2]["change"])["steps"][0]["knob"] == "width"
 
 
 # ----------------------------------------------------------------------------- (d) replay
@@ -366,10 +387,14 @@ def test_cli_export_writes_the_same_tables(played, tmp_path, monkeypatch, capsys
     with zipfile.ZipFile(zipped) as archive:
         for name in export.TABLES:
             assert archive.read(f"{name}.jsonl") == web["jsonl"][f"{name}.jsonl"], name
+    doc = tmp_path / "schema.md"
+    assert cli_main(["export", "--schema-doc", str(doc)]) == 0
+    assert doc.read_text(encoding="utf-8") == DOC.read_text(encoding="utf-8")
     capsys.readouterr()
 
     for argv, message in (
-        (["export", "--out", str(tmp_path / "x"), "--format", "parquet"], "--format must be one of csv, jsonl"),
+        (["export", "--out", str(tmp_path / "x"), "--format", "xml"], "--format must be one of csv, jsonl, parquet"),
+        (["export"], "--out PATH is required"),
         (["export", "--out", str(out)], "is not empty"),
         (["export", "--out", str(zipped), "--zip"], "already exists"),
         (["export", "--out", str(tmp_path / "no" / "such" / "dir")], "does not exist"),

@@ -27,6 +27,7 @@ from app.cli import build_parser
 from app.datasets.models import DatasetRecord
 from app.ops.http import GameClient
 from app.ops.processes import Process, free_port, hyperquest_env, start_server, start_worker
+from app.research.export_schema import SCHEMA_VERSION
 from app.runs.models import Run
 from tests.services import REDIS_URL, delete_prefix, redis_available, wait_for
 from tests.shipped import ShippedVenv, clean_env
@@ -269,4 +270,15 @@ def test_a_whole_game_on_the_shipped_migrate_serve_and_worker(venv, scratch, ser
         # The pages' assets come from the installed static/.
         for asset in ("/static/css/hyperquest.css", "/static/vendor/uplot/uPlot.iife.min.js", "/static/js/train.js"):
             assert http.get(asset).status_code == 200, asset
+
+        # The research export in Parquet from the shipped install (pyarrow is a runtime dependency).
+        out = scratch / "export-parquet"
+        exported = run([*hyperquest, "export", "--out", out, "--format", "parquet"], scratch, env)
+        assert exported.returncode == 0 and "parquet export" in exported.stdout, exported.stderr
+        reader = ("import json, sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); "
+                  "print(json.dumps([t.num_rows, t.schema.metadata[b'hyperquest.schema_version'].decode()]))")
+        read_back = run([venv.python, "-c", reader, out / "runs.parquet"], scratch)
+        assert read_back.returncode == 0, read_back.stderr
+        rows, version = json.loads(read_back.stdout)
+        assert rows >= 1 and version == SCHEMA_VERSION
 

@@ -1,0 +1,69 @@
+"""Who and what an export may hold: consent decides, for every table at once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Student
+from app.classroom.models import ClassSettings
+from app.classroom.service import SETTINGS_ID
+from app.runs.models import Run
+
+#: Student.role of automatic players; every other role is a human participant.
+BOT_ROLE = "bot"
+
+
+def excluded_player(student: Student, research_enabled: bool) -> bool:
+    """True when nothing of this human player may be exported: they declined consent, or the class
+    runs a study (``research_enabled``) and they have not consented. Bots are never excluded."""
+    if student.role == BOT_ROLE:
+        return False
+    return student.consented is False or (research_enabled and student.consented is not True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassFlags:
+    """The class settings an export obeys."""
+
+    research_enabled: bool = False
+    allow_exact_times: bool = False
+
+
+def class_flags(db: Session) -> ClassFlags:
+    """The class's research flags; the defaults when the settings row was never created."""
+    # Read, not app.classroom.service.class_settings(): an export must not create the row.
+    row = db.get(ClassSettings, SETTINGS_ID)
+    if row is None:
+        return ClassFlags()
+    return ClassFlags(bool(row.research_enabled), bool(row.allow_exact_times))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """What an export leaves out: players (Student.id) and runs (Run.id), with their epochs and actions."""
+
+    students: frozenset[int]
+    runs: frozenset[int]
+
+    def has_run(self, run_id: int) -> bool:
+        """The run (and so its epochs and actions) is exported."""
+        return run_id not in self.runs
+
+
+def export_scope(db: Session, flags: ClassFlags | None = None) -> Scope:
+    """The excluded players, their runs, and every debrief branch grown from an excluded run."""
+    flags = flags or class_flags(db)
+    students = frozenset(s.id for s in db.scalars(select(Student)) if excluded_player(s, flags.research_enabled))
+    runs = db.execute(select(Run.id, Run.student_pk, Run.parent_run_id)).all()
+    dropped = {run_id for run_id, owner, _ in runs if owner in students}
+    # A branch may itself be branched: follow parents until nothing changes.
+    children = [(run_id, parent) for run_id, _, parent in runs if parent is not None]
+    grew = True
+    while grew:
+        before = len(dropped)
+        dropped |= {run_id for run_id, parent in children if parent in dropped}
+        grew = len(dropped) != before
+    return Scope(students, frozenset(dropped))
