@@ -1,5 +1,8 @@
 """Ranking finished runs: per dataset by best validation accuracy, overall by a normalised score.
 
+Runs started from a scenario link (app.scenarios) play a set-up the instructor pinned, so they
+are ranked only among themselves, on the scenario's own board, never on the pool's boards.
+
 The normalised score makes datasets of different difficulty comparable: 0 is what the default
 schedule reaches on that dataset, 1 is what the automatic player reaches. A player at 0.5 closed
 half the gap between doing nothing and tuning like the bot; above 1 beats the bot.
@@ -34,19 +37,24 @@ def normalised_score(score: float, default: float | None, bot: float | None) -> 
     return (score - default) / max(bot - default, MIN_SPREAD)
 
 
-def _finished_player_runs(db: Session):
+def _finished_player_runs(db: Session, scenario_id: int | None = None):
+    """Finished players' runs: the pool's (``scenario_id`` None) or one scenario's."""
+    of_board = Run.scenario_id.is_(None) if scenario_id is None else Run.scenario_id == scenario_id
     return db.execute(
         select(Run, Student, DatasetRecord)
         .join(Student, Student.id == Run.student_pk)
         .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
-        .where(Run.status == ENDED, Run.best_val_acc.is_not(None), Student.role != "bot")
+        .where(Run.status == ENDED, Run.best_val_acc.is_not(None), Student.role != "bot", of_board)
     ).all()
 
 
-def per_dataset(db: Session) -> list[dict]:
-    """For each dataset with finished runs: each player's best run (ranked) and the baselines beside them."""
+def per_dataset(db: Session, scenario_id: int | None = None) -> list[dict]:
+    """For each dataset with finished runs: each player's best run (ranked) and the baselines beside them.
+
+    ``scenario_id``: the boards of that scenario's runs instead of the pool's.
+    """
     boards: dict[int, dict] = {}
-    for run, student, dataset in _finished_player_runs(db):
+    for run, student, dataset in _finished_player_runs(db, scenario_id):
         board = boards.setdefault(dataset.id, {"dataset": dataset, "baseline": dataset.baseline_default, "entries": {}})
         best = board["entries"].get(student.id)
         if best is None or run.best_val_acc > best["score"]:
@@ -55,23 +63,31 @@ def per_dataset(db: Session) -> list[dict]:
                 "test_acc": run.test_acc,
                 "normalised": normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
             }
-    out = []
-    for board in sorted(boards.values(), key=lambda b: (b["dataset"].family, b["dataset"].seed)):
-        dataset = board["dataset"]
-        entries = sorted(board["entries"].values(), key=lambda e: -e["score"])
-        for position, entry in enumerate(entries, start=1):
-            entry["rank"] = position
-            entry["beats_baseline"] = board["baseline"] is not None and entry["score"] > board["baseline"]
-        baselines = [{"name": label, "score": getattr(dataset, field),
-                      "normalised": None if getattr(dataset, field) is None else
-                      normalised_score(getattr(dataset, field), dataset.baseline_default, dataset.baseline_bot)}
-                     for field, label in BASELINE_LABELS]
-        # Players and baselines side by side, best first (baselines not yet computed go last).
-        rows = [{"kind": "player", **e} for e in entries] + [{"kind": "baseline", **b} for b in baselines]
-        rows.sort(key=lambda r: -(r["score"] if r["score"] is not None else -1.0))
-        out.append({"dataset": dataset, "baseline": board["baseline"], "entries": entries, "baselines": baselines,
-                    "rows": rows})
-    return out
+    return [_ranked(board["dataset"], board["entries"].values())
+            for board in sorted(boards.values(), key=lambda b: (b["dataset"].family, b["dataset"].seed))]
+
+
+def _ranked(dataset: DatasetRecord, best_entries) -> dict:
+    """One dataset's board: the players' best runs ranked, with the baselines among them."""
+    baseline = dataset.baseline_default
+    entries = sorted(best_entries, key=lambda e: -e["score"])
+    for position, entry in enumerate(entries, start=1):
+        entry["rank"] = position
+        entry["beats_baseline"] = baseline is not None and entry["score"] > baseline
+    baselines = [{"name": label, "score": getattr(dataset, field),
+                  "normalised": None if getattr(dataset, field) is None else
+                  normalised_score(getattr(dataset, field), dataset.baseline_default, dataset.baseline_bot)}
+                 for field, label in BASELINE_LABELS]
+    # Players and baselines side by side, best first (baselines not yet computed go last).
+    rows = [{"kind": "player", **e} for e in entries] + [{"kind": "baseline", **b} for b in baselines]
+    rows.sort(key=lambda r: -(r["score"] if r["score"] is not None else -1.0))
+    return {"dataset": dataset, "baseline": baseline, "entries": entries, "baselines": baselines, "rows": rows}
+
+
+def scenario_board(db: Session, scenario_id: int, dataset: DatasetRecord) -> dict:
+    """A scenario's own board on its dataset: its players' best runs and the baselines (even before anyone finished)."""
+    boards = per_dataset(db, scenario_id)
+    return boards[0] if boards else _ranked(dataset, [])
 
 
 def overall(db: Session) -> list[dict]:
@@ -97,8 +113,9 @@ def overall(db: Session) -> list[dict]:
 
 
 def rank_on_dataset(db: Session, run: Run) -> tuple[int | None, int]:
-    """This run's rank among the best runs of every player on its dataset, and how many players."""
-    for board in per_dataset(db):
+    """This run's rank among the best runs of every player on its dataset (on its scenario's board
+    for a scenario run), and how many players."""
+    for board in per_dataset(db, run.scenario_id):
         if board["dataset"].id != run.dataset_id:
             continue
         scores = [e["score"] for e in board["entries"]]

@@ -23,6 +23,7 @@ from app.errors import Conflict, WebError
 from app.leaderboard.service import normalised_score, rank_on_dataset
 from app.research import conditions, instruments, study
 from app.runs import service
+from app.scenarios import rules as scenario_rules
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
 from app.runs.models import ENDED, FAILED, Run
@@ -95,6 +96,7 @@ def _configure(request, student, run, db, error, form, status_code):
         "error": error,
         "instruments": _instruments(request, db, run),
         "posted": form,
+        "scenario": scenario_rules.view(db, run),
     }
     return render(request, "configure.html", context, status_code)
 
@@ -141,7 +143,7 @@ def training_page(run_id: RecordId, request: Request, db: Session = Depends(get_
 def _training(request, student, run: Run, db, error, status_code, posted: dict | None = None):
     dataset = db.get(DatasetRecord, run.dataset_id)
     epochs = service.all_epochs(db, run)
-    view = training_view(run, dataset, epochs)
+    view = training_view(run, dataset, epochs, scenario=scenario_rules.view(db, run))
     if error:
         view["form_error"] = error
     context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO,
@@ -290,6 +292,7 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "dataset": dataset,
         "stats": dataset_stats(dataset),
         "rank": rank,
+        "scenario": scenario_rules.view(db, run),
         "players": players,
         "epochs_trained": len(service.all_epochs(db, run)),
         "baseline_epochs": request.app.state.settings.baseline_epochs,

@@ -36,26 +36,41 @@ def dataset_stats(dataset: DatasetRecord) -> dict:
     }
 
 
-def config_line(config: dict) -> str:
-    """One Configuration History line."""
-    return (
-        f"Width = {config['width']}, Depth = {config['depth']}, Learning rate = {config['lr']:g}, "
-        f"Dropout = {config['dropout']:g}, Weight decay = {config['weight_decay']:g}"
-    )
+#: Configuration History's parts, in its order.
+HISTORY_PARTS = (("width", "Width"), ("depth", "Depth"), ("lr", "Learning rate"), ("dropout", "Dropout"),
+                 ("weight_decay", "Weight decay"))
+#: Why Up/Down are off for a knob a scenario link fixes (app.scenarios).
+FIXED_REASON = "fixed in this scenario"
 
 
-def knob_rows(run: Run, dataset: DatasetRecord) -> list[dict]:
-    """Same/Up/Down for each knob with the next value, or why a step is impossible."""
+def config_line(config: dict, hidden: tuple[str, ...] | list[str] = ()) -> str:
+    """One Configuration History line (without the knobs a scenario hides)."""
+    return ", ".join(f"{label} = {config[knob]:g}" for knob, label in HISTORY_PARTS if knob not in hidden)
+
+
+def knob_rows(run: Run, dataset: DatasetRecord, scenario: dict | None = None) -> list[dict]:
+    """Same/Up/Down for each knob with the next value, or why a step is impossible.
+
+    ``scenario``: app.scenarios.rules.view of the run; its hidden knobs are left out and its
+    locked ones offer only Same.
+    """
     hparams = HyperParams.from_dict(run.config)
     steps = all_steps(hparams)
     labels = dict(PAGE_LABELS)
     if len(dataset.input_shape) != 3:
         labels.update(MLP_LABELS)
+    hidden = set(scenario["hidden"]) if scenario else set()
+    locked = set(scenario["locked"]) if scenario else set()
     rows = []
     for knob in KNOB_ORDER:
+        if knob in hidden:
+            continue
         options = []
         for direction in ("same", "up", "down"):
             step = steps[knob][direction]
+            if knob in locked and direction != "same":
+                options.append({"direction": direction, "possible": False, "next": None, "reason": FIXED_REASON})
+                continue
             options.append(
                 {
                     "direction": direction,
@@ -72,19 +87,20 @@ def knob_rows(run: Run, dataset: DatasetRecord) -> list[dict]:
                 "current": knob_text(knob, getattr(hparams, knob)),
                 "options": options,
                 "structural": knob in ("width", "depth"),
+                "fixed": knob in locked,
             }
         )
     return rows
 
 
-def history_rows(path: list[EpochRecord]) -> list[dict]:
+def history_rows(path: list[EpochRecord], hidden: tuple[str, ...] | list[str] = ()) -> list[dict]:
     """Configuration History, newest first, with width/depth changes' before/after figures."""
     rows = []
     for epoch in reversed(path):
         rows.append(
             {
                 "number": epoch.number,
-                "config": config_line(epoch.config),
+                "config": config_line(epoch.config, hidden),
                 "train_acc": epoch.train_acc,
                 "val_acc": epoch.val_acc,
                 "val_loss": epoch.val_loss,
@@ -117,8 +133,8 @@ def series_of(path: list[EpochRecord], reverted: list[EpochRecord]) -> dict:
     }
 
 
-def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord]) -> dict:
-    """Everything screen 5 shows."""
+def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord], scenario: dict | None = None) -> dict:
+    """Everything screen 5 shows; ``scenario`` (app.scenarios.rules.view) fixes or hides knobs."""
     path = [e for e in epochs if not e.reverted]
     progress = rules.Progress(run.actions_used, run.epoch, run.consecutive_reverts)
     revert_reason = rules.revert_block_reason(progress)
@@ -132,8 +148,9 @@ def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord]) -
         "busy": run.busy,
         "progress_done": run.progress_done,
         "progress_total": run.progress_total,
-        "knobs": knob_rows(run, dataset),
-        "history": history_rows(path),
+        "knobs": knob_rows(run, dataset, scenario),
+        "history": history_rows(path, scenario["hidden"] if scenario else ()),
+        "scenario": scenario,
         "best_train_acc": max((e.train_acc for e in epochs if not e.diverged), default=None),
         "best_val_acc": run.best_val_acc,
         "baseline": dataset.baseline_default,
