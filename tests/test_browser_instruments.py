@@ -14,7 +14,7 @@ from tests.test_browser import browser, shot, start_when_ready, submit_training 
 
 
 def turn_on_instruments(url: str) -> None:
-    """Predictions required and reason chips optional, as the instructor's settings would store them."""
+    """Predictions required, reason chips optional, and a study with two hint arms, as the settings pages store them."""
     engine = create_engine(url)
     with Session(engine) as db:
         row = db.get(ClassSettings, 1)
@@ -23,6 +23,8 @@ def turn_on_instruments(url: str) -> None:
                                 reveal_test_accuracy=False)
             db.add(row)
         row.predictions, row.reasons = "required", "optional"
+        row.research_enabled, row.consent_text, row.consent_version = True, "We study how people tune networks.", 1
+        row.arms, row.assignment_seed = ["tip", "suggestion"], "browser-test"
         db.commit()
     engine.dispose()
 
@@ -46,6 +48,8 @@ def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, browser):  # n
         page.fill("#student_id", "p1")
         page.fill("#name", "Katherine Johnson")
         page.click("main button[type=submit]")
+        expect(page.locator("main")).to_contain_text("We study how people tune networks.")  # consent before the survey
+        page.click("button[value=agree]")
         for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
             page.check(selector)
         page.click("main button[type=submit]")
@@ -60,6 +64,7 @@ def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, browser):  # n
         shot(page, "31-configure-with-prediction")
         page.click("main form button[type=submit]")
         page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
+        expect(page.locator("aside.study-hint")).to_be_visible()  # either arm shows a hint after each epoch
         outcome = page.locator("#prediction-outcome")
         expect(outcome).to_contain_text("you predicted 0.500 ± 0.10 (confidence 3)")
 
@@ -110,5 +115,6 @@ def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, browser):  # n
             ("initial", 0.5, 3), ("continue", 0.55, 4), ("done", None, None)]
         assert stored[1].reasons == ["plateau", "overfitting"] and stored[1].reason_text == "validation stalled"
         assert stored[1].chart_hovers >= 1
+        assert stored[1].condition in ("tip", "suggestion") and stored[1].hint["text"]
     finally:
         process.stop()
