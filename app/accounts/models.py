@@ -33,6 +33,8 @@ class Student(Base):
     consented: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     consent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     consent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The class the player belongs to (an LMS course launched via LTI); None is the default class (row 1).
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("class_settings.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

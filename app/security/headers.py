@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import HTMLResponse
+
+from app.security.sessions import IFRAME_SCOPE_KEY
+
+log = logging.getLogger(__name__)
 
 #: Only this site's own scripts, styles and connections; no inline script, no framing by anyone.
 CONTENT_SECURITY_POLICY = (
@@ -20,8 +27,27 @@ HEADERS = {
 }
 
 
+def framable_policy(ancestors: tuple[str, ...]) -> str:
+    """The CSP for a page shown inside an LMS: framed by this site and the registered platforms only."""
+    return CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-ancestors " + " ".join(("'self'", *ancestors)))
+
+
+async def _platform_origins(scope) -> tuple[str, ...]:
+    from app.lti.framing import platform_origins  # late: the LTI package imports this one's sibling
+
+    try:
+        return await anyio.to_thread.run_sync(platform_origins, scope["app"].state.session_factory)
+    except Exception as exc:  # the page still goes out, framable by this site only
+        log.warning("platform origins unavailable: %s", exc)
+        return ()
+
+
 class SecurityHeadersMiddleware:
-    """Adds HEADERS (and HSTS over HTTPS) to every HTTP response, error pages included."""
+    """Adds HEADERS (and HSTS over HTTPS) to every HTTP response, error pages included.
+
+    Responses of an LTI session (launched from an LMS, so shown in its iframe) may be framed by the
+    registered platforms' origins instead of by no one.
+    """
 
     def __init__(self, app) -> None:
         self.app = app
@@ -34,7 +60,12 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                wanted = HEADERS
+                if scope.get(IFRAME_SCOPE_KEY):
+                    # frame-ancestors alone decides who may frame it (X-Frame-Options cannot name origins).
+                    wanted = {**HEADERS, "Content-Security-Policy": framable_policy(await _platform_origins(scope))}
+                    del wanted["X-Frame-Options"]
+                for name, value in wanted.items():
                     if name not in headers:
                         headers[name] = value
                 if scope.get("scheme") == "https":

@@ -5,6 +5,10 @@ Secure over HTTPS). The session's contents (who is logged in, the CSRF token) li
 ``web_sessions`` table, so logging out revokes the id for good: a copied or replayed cookie is
 refused afterwards, as is one whose signature does not match. Logging in (any change of who is
 logged in) rotates the id, so a session id planted before login is worthless after it.
+
+A session started by an LTI launch lives inside the LMS's iframe, where a SameSite=Lax cookie is
+never sent: its cookie is ``SameSite=None; Secure; Partitioned`` instead (kept apart per embedding
+site by the browser), and says so inside its signed value, so every later write keeps it that way.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ COOKIE_NAME = "hyperquest_session"
 KEYS = ("student_pk", "staff_pk", "csrf")
 IDENTITY = ("student_pk", "staff_pk")
 LIFETIME = dt.timedelta(days=7)
+#: Cookie attributes inside an LMS iframe (third-party context): sent cross-site, partitioned per top-level site.
+IFRAME_COOKIE_ATTRIBUTES = "Path=/; HttpOnly; SameSite=None; Secure; Partitioned"
+#: Set in the request scope by a view (an LTI launch) whose session cookie must work inside an iframe.
+IFRAME_SCOPE_KEY = "hyperquest.iframe_cookies"
+#: Appended to the session id inside the signed cookie value of an iframe session.
+IFRAME_MARK = "~iframe"
 DATABASE_DOWN_MESSAGE = "The game's database is busy or restarting. Please try again in a few seconds."
 
 log = logging.getLogger(__name__)
@@ -76,6 +86,11 @@ def purge_sessions(factory: sessionmaker, keep_revoked: dt.timedelta = dt.timede
     return count
 
 
+def use_iframe_cookies(request: Request) -> None:
+    """Write this response's session cookie (and every later one of the session) for an LMS iframe."""
+    request.scope[IFRAME_SCOPE_KEY] = True
+
+
 async def _database_down_page(scope, receive, send) -> None:
     from app.web import render  # late: app.web imports this package's csrf module
 
@@ -101,7 +116,9 @@ class ServerSessionMiddleware:
             return
         connection = HTTPConnection(scope)
         raw = connection.cookies.get(COOKIE_NAME)
-        sid = self._unsign(raw) if raw else None
+        sid, iframe = self._unsign(raw) if raw else (None, False)
+        if iframe:
+            scope[IFRAME_SCOPE_KEY] = True  # the headers middleware lets the platform frame this page
         try:
             loaded = await anyio.to_thread.run_sync(_load, self.session_factory, sid) if sid else None
         except SQLAlchemyError as exc:  # the database is down: the same friendly 503 the pages give
@@ -125,26 +142,28 @@ class ServerSessionMiddleware:
                     rotate = token_dropped or any(data.get(k) != original.get(k) for k in IDENTITY)
                     try:
                         new_sid = await anyio.to_thread.run_sync(_save, self.session_factory, sid, data, rotate)
-                        self._set_cookie(message, new_sid, secure)
+                        self._set_cookie(message, new_sid, secure, iframe or bool(scope.get(IFRAME_SCOPE_KEY)))
                     except SQLAlchemyError as exc:  # the page still goes out; the session change is lost
                         log.warning("session not saved, database unavailable: %s", exc)
                 elif had_cookie and sid is None:
-                    self._set_cookie(message, None, secure)  # a tampered, revoked or expired cookie is cleared
+                    self._set_cookie(message, None, secure, iframe)  # a tampered, revoked or expired cookie is cleared
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
 
-    def _unsign(self, raw: str) -> str | None:
+    def _unsign(self, raw: str) -> tuple[str | None, bool]:
+        """(session id, whether it is an iframe session); (None, False) for a bad signature."""
         try:
-            return self.signer.unsign(raw).decode()
+            value = self.signer.unsign(raw).decode()
         except BadSignature:
-            return None
+            return None, False
+        return value.removesuffix(IFRAME_MARK), value.endswith(IFRAME_MARK)
 
-    def _set_cookie(self, message, sid: str | None, secure: bool) -> None:
+    def _set_cookie(self, message, sid: str | None, secure: bool, iframe: bool = False) -> None:
         headers = MutableHeaders(scope=message)
-        attributes = "Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        attributes = IFRAME_COOKIE_ATTRIBUTES if iframe else "Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
         if sid is None:
             headers.append("Set-Cookie", f"{COOKIE_NAME}=; {attributes}; Max-Age=0")
         else:
-            value = self.signer.sign(sid).decode()
+            value = self.signer.sign(sid + (IFRAME_MARK if iframe else "")).decode()
             headers.append("Set-Cookie", f"{COOKIE_NAME}={value}; {attributes}; Max-Age={int(LIFETIME.total_seconds())}")
