@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     reconcile_every_seconds: float = Field(
         default=5.0, gt=0, le=600, description="How often the web app looks for stuck or unsent epochs (scaled-out mode)."
     )
+    grade_retry_seconds: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Wait after a grade post to an LMS fails before the first retry; it doubles per failure, up to an hour.",
+    )
     worker_alive_seconds: float = Field(
         default=30.0, gt=0, le=3600,
         description="A worker counts as alive this long after its last heartbeat; while it is, a run's epochs go "

@@ -44,6 +44,8 @@ class Platform:
         self.host = host
         #: Requests to /token and /scores: (path, headers, body).
         self.received: list[tuple[str, dict, str]] = []
+        #: What /scores answers: 200, or e.g. 503 to play a gradebook that is down.
+        self.scores_status = 200
         #: Where /course's iframe starts the launch (the tool's OIDC login URL), set by the browser test.
         self.tool_login_url = ""
         self.server = ThreadingHTTPServer((host, 0), _handler(self))
@@ -156,11 +158,11 @@ def _handler(platform: Platform):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             platform.received.append((self.path, dict(self.headers), body))
-            if self.path == "/token":  # AGS: the client-credentials grant (checked by the AGS tests to come)
+            if self.path == "/token":  # AGS: the client-credentials grant
                 self._send(200, json.dumps({"access_token": "token-" + uuid.uuid4().hex, "token_type": "Bearer",
                                             "expires_in": 3600}), "application/json")
             elif self.path.startswith("/scores/"):  # AGS: a score post, recorded in ``received``
-                self._send(200, "{}", "application/json")
+                self._send(platform.scores_status, "{}", "application/json")
             else:
                 self._send(404, "not found")
 

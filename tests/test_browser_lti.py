@@ -7,8 +7,10 @@ localhost as a secure origin, so Secure cookies work over plain HTTP there).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 
 from playwright.sync_api import expect
 
@@ -54,7 +56,7 @@ def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
             page.goto(lms.url + "/course?user=student-7")
             frame = page.frame_locator("#tool")
             expect(frame.locator("text=What is your current education status?")).to_be_visible(timeout=30_000)
-            expect(frame.locator(".who")).to_contain_text("lti:")
+            expect(frame.locator(".who")).to_have_text("Ada Lovelace")  # the LMS name, not the derived lti:… ID
             shot(page, "lti-02-survey-in-iframe")
             # The game goes on inside the frame: a POST there carries the iframe session and its CSRF token.
             frame.locator("#education-2").check()
@@ -67,6 +69,35 @@ def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
             cookies = {c["name"]: c for c in context.cookies(tool)}
             session = cookies.get("hyperquest_session")
             assert session is None or (session["sameSite"] == "None" and session["secure"])
+
+            # One run to its end inside the frame: its grade reaches the course gradebook.
+            frame.locator("text=Start a dataset").click()
+            frame.locator("main form button[type=submit]:not([disabled])").first.wait_for(timeout=120_000)
+            if "/runs/new" in page.frames[-1].url:
+                frame.locator("main form button[type=submit]:not([disabled])").click()
+            frame.locator("#config-title").wait_for(timeout=60_000)
+            frame.locator("main form button[type=submit]").click()
+            frame.locator("#train[data-busy='false']").wait_for(timeout=120_000)
+            frame.locator("input[name=kind][value=done]").check()
+            frame.locator("form.action-form button[type=submit]").click()
+            expect(frame.locator("h1")).to_have_text("Run finished", timeout=60_000)
+            shot(page, "lti-04-result-in-iframe")
+            deadline = time.monotonic() + 30
+            while not [b for path, _, b in lms.received if path.endswith("/scores")]:
+                assert time.monotonic() < deadline, "no score reached the platform's gradebook"
+                time.sleep(0.2)
+            (score,) = [json.loads(b) for path, _, b in lms.received if path.endswith("/scores")]
+            assert score["userId"] == "student-7" and score["scoreMaximum"] == 100 and 0 <= score["scoreGiven"] <= 100
             context.close()
+
+            # The course's instructor, launched the same way, sees the post on the course's dashboard.
+            teacher = browser.new_context(viewport={"width": 1280, "height": 800})
+            course = teacher.new_page()
+            course.goto(lms.url + "/course?user=teacher-1")
+            frame = course.frame_locator("#tool")
+            expect(frame.locator("#grades")).to_contain_text("1 posted", timeout=30_000)
+            frame.locator("#grades").scroll_into_view_if_needed()
+            shot(course, "lti-05-instructor-grades-in-iframe")
+            teacher.close()
         finally:
             process.stop()

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from app.accounts.models import Student, SurveyResponse, name_key
 from app.accounts.survey import QUESTIONS, parse_answers
-from app.classroom.service import class_code_matches, class_settings
+from app.classroom.service import class_code_matches, class_of, class_settings
 from app.errors import WebError
 from app.research import study
 from app.security.csrf import csrf_token
@@ -125,7 +125,7 @@ def logout(request: Request, _: FormData = Depends(form_data)):
 def survey_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The survey, once per student."""
     student = require_student(request, db)
-    if study.consent_due(student, class_settings(db, request.app.state.settings)):
+    if study.consent_due(student, class_of(db, student, request.app.state.settings)):
         return see_other("/consent")
     if _has_survey(db, student):
         return see_other("/instructions")
@@ -137,7 +137,7 @@ def submit_survey(request: Request, form: FormData = Depends(form_data), db: Ses
     """Store the answers (a second submission changes nothing)."""
     student = require_student(request, db)
     settings = request.app.state.settings
-    if study.consent_due(student, class_settings(db, settings)):
+    if study.consent_due(student, class_of(db, student, settings)):
         return see_other("/consent")
     if _has_survey(db, student):
         return see_other("/instructions")

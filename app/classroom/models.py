@@ -43,4 +43,9 @@ class ClassSettings(Base):
     #: Whether a researcher may export exact wall-clock times (otherwise seconds since each
     #: player's first action only).
     allow_exact_times: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # --- grade passback (app.grades), for a class that is an LMS course -------------------------
+    #: How a player's gradebook score is computed (app.grades.policy.GRADE_MODES).
+    grade_mode: Mapped[str] = mapped_column(String(32), default="best_normalised", server_default="best_normalised")
+    #: Finished runs that earn full marks in the "completion" mode.
+    grade_runs: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

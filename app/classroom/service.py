@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.classroom.models import ClassSettings
@@ -20,15 +21,41 @@ MAX_POOL_SIZE = 200
 CLASS_CODE_MAX = 64
 
 
-def class_settings(db: Session, settings: Settings) -> ClassSettings:
-    """The class settings row; the first call creates it from the deployment's defaults."""
-    row = db.get(ClassSettings, SETTINGS_ID)
-    if row is None:
+def class_settings(db: Session, settings: Settings, class_id: int = SETTINGS_ID) -> ClassSettings:
+    """The settings row of class ``class_id`` (default: the class of the ID-and-name login).
+
+    The default class's row is created from the deployment's defaults on first use; the others
+    (one per LMS course) are created at the course's first launch (app.lti.launch).
+    """
+    row = db.get(ClassSettings, class_id)
+    if row is None and class_id == SETTINGS_ID:
         row = ClassSettings(id=SETTINGS_ID, class_code=None, pool_size=settings.pool_size,
                             allowed_families=list(PLAYABLE_FAMILIES), reveal_test_accuracy=False)
         db.add(row)
         db.flush()
+    if row is None:
+        raise WebError(f"there is no class {class_id}", 404)
     return row
+
+
+def class_id_of(member) -> int:
+    """The class a Student or StaffAccount belongs to (None in the column: the default class)."""
+    return getattr(member, "class_id", None) or SETTINGS_ID
+
+
+def class_of(db: Session, member, settings: Settings) -> ClassSettings:
+    """The settings of the class a player or staff member belongs to."""
+    return class_settings(db, settings, class_id_of(member))
+
+
+def visible_to(staff, student) -> bool:
+    """An instructor sees the players of their own class only (bots belong to no class)."""
+    return student.role == "bot" or class_id_of(student) == class_id_of(staff)
+
+
+def in_class(column, class_id: int):
+    """SQL condition: a nullable class column (Student.class_id, StaffAccount.class_id) means ``class_id``."""
+    return func.coalesce(column, SETTINGS_ID) == class_id
 
 
 def allowed_families(row: ClassSettings) -> list[str]:

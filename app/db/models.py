@@ -5,6 +5,7 @@ from app.classroom.models import ClassSettings  # noqa: F401
 from app.datasets.models import DatasetRecord  # noqa: F401
 from app.db.base import Base  # noqa: F401
 from app.debrief.models import BranchRecord  # noqa: F401
+from app.grades.models import GradePost  # noqa: F401
 from app.lti.models import LtiContext, LtiIdentity, LtiNonce, LtiPlatform, LtiToolKey  # noqa: F401
 from app.research.models import Assignment  # noqa: F401
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run  # noqa: F401

@@ -13,7 +13,9 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from app.accounts.models import Student
 from app.accounts.pages import see_other
+from app.classroom.service import visible_to
 from app.debrief import planning
 from app.debrief.service import debrief_view
 from app.errors import Conflict, NotFound, WebError
@@ -47,9 +49,9 @@ def debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_d
 @router.get("/instructor/runs/{run_id}/debrief.json")
 def instructor_debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """The same debrief for an instructor replaying the run."""
-    require_role(request, db, INSTRUCTOR)
+    staff = require_role(request, db, INSTRUCTOR)
     run = db.get(Run, run_id)
-    if run is None:
+    if run is None or not visible_to(staff, db.get(Student, run.student_pk)):
         raise NotFound(f"there is no run {run_id}")
     return JSONResponse(debrief_view(db, _ended_run(db, run)))
 

@@ -14,10 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from app.accounts.models import Student
-from app.classroom.service import PLAYABLE_FAMILIES, allowed_families, class_settings, update_from_form
+from app.accounts.pages import see_other
+from app.classroom.service import (PLAYABLE_FAMILIES, allowed_families, class_id_of, class_of, class_settings,
+                                    update_from_form, visible_to)
 from app.datasets.models import DatasetRecord
 from app.datasets.service import PoolReadiness, ensure_pool, pool_readiness
 from app.errors import NotFound, WebError
+from app.grades import policy as grade_policy
+from app.grades import service as grade_service
 from app.instructor import service
 from app.debrief.service import debrief_view
 from app.instructor.replay import describe_choice, replay_steps
@@ -37,13 +41,13 @@ def _page(request: Request, db: Session, template: str, context: dict, status_co
 @router.get("")
 def dashboard(request: Request, db: Session = Depends(get_db, scope="function")):
     """Class overview and the list of students."""
-    require_role(request, db, INSTRUCTOR)
-    row = class_settings(db, request.app.state.settings)
-    students = service.student_rows(db)
+    _, row = _staff_class(request, db)
+    students = service.student_rows(db, row.id)
     # The consent and condition columns appear once a study runs (or ran: answers stay on record).
     study_on = row.research_enabled or any(s["consent"] != "not asked" or s["condition"] for s in students)
     return _page(request, db, "instructor/dashboard.html", {
-        "overview": service.overview(db), "students": students, "class": row, "study_on": study_on,
+        "passback": grade_service.summary(db, row), "lms_course": grade_service.is_course(db, row),
+        "overview": service.overview(db, row.id), "students": students, "class": row, "study_on": study_on,
         "pool": _pool(db, request.app.state.settings, row),
     })
 
@@ -58,35 +62,47 @@ def _pool(db: Session, settings, row=None) -> PoolReadiness:
     return pool_readiness(db, row.pool_size, allowed_families(row), settings.dataset_size, settings.baseline_epochs)
 
 
-def _pool_snapshot(session_factory, settings) -> dict:
+def _pool_snapshot(session_factory, settings, class_id: int) -> dict:
     with session_factory() as db:
-        return _pool(db, settings).as_dict()
+        return _pool(db, settings, class_settings(db, settings, class_id)).as_dict()
 
 
-def _authorize_instructor(request: Request) -> None:
-    """The stream's role check, with a session that is closed before the stream starts."""
+def _staff_class(request: Request, db: Session):
+    """The instructor signed in, and the settings of their class (an LMS course's, or the default class)."""
+    staff = require_role(request, db, INSTRUCTOR)
+    return staff, class_of(db, staff, request.app.state.settings)
+
+
+def _authorize_instructor(request: Request) -> int:
+    """The stream's role check, with a session that is closed before the stream starts; the instructor's class."""
     with request.app.state.session_factory() as db:
-        require_role(request, db, INSTRUCTOR)
+        return class_id_of(require_role(request, db, INSTRUCTOR))
+
+
+def _check_class(db: Session, staff, student: Student | None) -> None:
+    """404 for a player of another class: an instructor sees only their own class (bots belong to none)."""
+    if student is not None and not visible_to(staff, student):
+        raise NotFound("there is no such student in your class")
 
 
 @router.get("/pool.json")
 def pool_json(request: Request, db: Session = Depends(get_db, scope="function")):
     """The pool's readiness: per dataset status, progress and baselines."""
-    require_role(request, db, INSTRUCTOR)
-    return JSONResponse(_pool(db, request.app.state.settings).as_dict())
+    _, row = _staff_class(request, db)
+    return JSONResponse(_pool(db, request.app.state.settings, row).as_dict())
 
 
 @router.get("/pool/events")
 async def pool_events(request: Request):
     """Server-sent events: the pool's readiness whenever it changes, until every dataset is ready."""
-    await run_in_threadpool(_authorize_instructor, request)
+    class_id = await run_in_threadpool(_authorize_instructor, request)
     factory, settings = request.app.state.session_factory, request.app.state.settings
 
     async def stream():
         last = None
         while True:
             try:
-                snapshot = await run_in_threadpool(_pool_snapshot, factory, settings)
+                snapshot = await run_in_threadpool(_pool_snapshot, factory, settings, class_id)
             except SQLAlchemyError:
                 snapshot = last  # the database is briefly unreachable: keep the stream open
             if snapshot is not None and snapshot != last:
@@ -102,18 +118,20 @@ async def pool_events(request: Request):
 @router.get("/students/{student_pk}")
 def student_page(student_pk: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """One student's runs."""
-    require_role(request, db, INSTRUCTOR)
+    staff = require_role(request, db, INSTRUCTOR)
     student = db.get(Student, student_pk)
     if student is None or student.role == "bot":
         raise NotFound(f"there is no student {student_pk}")
+    _check_class(db, staff, student)
     return _page(request, db, "instructor/student.html", {"who": student, "runs": service.student_runs(db, student),
                                                            "study": service.study_status(db, student)})
 
 
-def _run_or_404(db: Session, run_id: int) -> Run:
+def _run_or_404(db: Session, run_id: int, staff) -> Run:
     run = db.get(Run, run_id)
     if run is None:
         raise NotFound(f"there is no run {run_id}")
+    _check_class(db, staff, db.get(Student, run.student_pk))
     return run
 
 
@@ -124,8 +142,8 @@ def _bot_run(db: Session, dataset: DatasetRecord) -> Run | None:
 @router.get("/runs/{run_id}/replay")
 def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """A run replayed action by action, beside the bot's run on the same dataset."""
-    require_role(request, db, INSTRUCTOR)
-    run = _run_or_404(db, run_id)
+    staff = require_role(request, db, INSTRUCTOR)
+    run = _run_or_404(db, run_id, staff)
     dataset = db.get(DatasetRecord, run.dataset_id)
     bot = _bot_run(db, dataset)
     columns = [{"title": db.get(Student, run.student_pk).name, "run": run, "steps": replay_steps(db, run)}]
@@ -142,8 +160,8 @@ def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db
 @router.get("/runs/{run_id}/replay.json")
 def replay_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
     """The replay's steps (and the bot's) for the step-through charts."""
-    require_role(request, db, INSTRUCTOR)
-    run = _run_or_404(db, run_id)
+    staff = require_role(request, db, INSTRUCTOR)
+    run = _run_or_404(db, run_id, staff)
     bot = _bot_run(db, db.get(DatasetRecord, run.dataset_id))
     return JSONResponse({"player": replay_steps(db, run),
                          "bot": replay_steps(db, bot) if bot is not None and bot.id != run.id else None})
@@ -157,9 +175,11 @@ def settings_page(request: Request, db: Session = Depends(get_db, scope="functio
 
 
 def _settings(request: Request, db: Session, error: str | None, saved: bool, status_code: int):
-    row = class_settings(db, request.app.state.settings)
+    _, row = _staff_class(request, db)
     return _page(request, db, "instructor/settings.html", {"class": row, "families": PLAYABLE_FAMILIES, "error": error,
-                                                            "saved": saved, "instruments": INSTRUMENT_CHOICES}, status_code)
+                                                            "saved": saved, "instruments": INSTRUMENT_CHOICES,
+                                                            "grade_modes": grade_policy.GRADE_MODES,
+                                                            "max_grade_runs": grade_policy.MAX_RUNS_REQUIRED}, status_code)
 
 
 #: The settings page's research instruments: (field, legend, what the player sees in each mode).
@@ -180,15 +200,16 @@ INSTRUMENT_CHOICES = (
 @router.post("/settings")
 def save_settings(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Save the class settings; new pool datasets start computing their baselines."""
-    require_role(request, db, INSTRUCTOR)
     settings = request.app.state.settings
-    row = class_settings(db, settings)
+    _, row = _staff_class(request, db)
     form = {"class_code": posted.get("class_code", ""), "pool_size": posted.get("pool_size", ""),
             "families": posted.getlist("families"), "reveal_test_accuracy": posted.get("reveal_test_accuracy", ""),
             "predictions": posted.get("predictions"), "reasons": posted.get("reasons"),
-            "allow_exact_times": posted.get("allow_exact_times", "")}
+            "allow_exact_times": posted.get("allow_exact_times", ""),
+            "grade_mode": posted.get("grade_mode"), "grade_runs": posted.get("grade_runs")}
     try:
         update_from_form(row, form)
+        grade_policy.update_from_form(row, form)
     except WebError as exc:
         db.rollback()
         return _settings(request, db, exc.message, False, exc.status_code)
@@ -199,9 +220,19 @@ def save_settings(request: Request, posted: FormData = Depends(form_data), db: S
     return _settings(request, db, None, True, 200)
 
 
+@router.post("/grades")
+def post_grades(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+    """"Post grades now": every launched student's current grade goes to the course's gradebook."""
+    _, row = _staff_class(request, db)
+    planned = grade_service.plan_for_class(db, row)
+    db.commit()
+    request.app.state.runner.submit_grades()
+    return see_other(f"/instructor?posted={len(planned)}#grades")
+
+
 @router.get("/standings.csv")
 def standings(request: Request, db: Session = Depends(get_db, scope="function")):
     """The overall standings as a CSV download."""
-    require_role(request, db, INSTRUCTOR)
-    return Response(service.standings_csv(db), media_type="text/csv; charset=utf-8",
+    _, row = _staff_class(request, db)
+    return Response(service.standings_csv(db, row.id), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="hyperquest-standings.csv"'})

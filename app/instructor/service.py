@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Student, SurveyResponse
+from app.classroom.service import in_class
 from app.datasets.models import DatasetRecord
 from app.leaderboard.service import normalised_score, overall
 from app.research.conditions import CONDITIONS
@@ -22,12 +23,17 @@ SCORE_BUCKETS = ((None, 0.0, "below the default"), (0.0, 0.5, "0 to 0.5"), (0.5,
                  (1.0, None, "1 or more (beats the bot)"))
 
 
-def _player_runs(db: Session) -> list[tuple[Run, Student, DatasetRecord]]:
+def _students(class_id: int):
+    """The class's human players (a query)."""
+    return select(Student).where(Student.role != "bot", in_class(Student.class_id, class_id))
+
+
+def _player_runs(db: Session, class_id: int) -> list[tuple[Run, Student, DatasetRecord]]:
     return list(db.execute(
         select(Run, Student, DatasetRecord)
         .join(Student, Student.id == Run.student_pk)
         .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
-        .where(Student.role != "bot")
+        .where(Student.role != "bot", in_class(Student.class_id, class_id))
         .order_by(Run.id)
     ).all())
 
@@ -39,11 +45,11 @@ def run_normalised(run: Run, dataset: DatasetRecord) -> float | None:
     return normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot)
 
 
-def overview(db: Session) -> dict:
-    """Participants, runs, completion and the distribution of finished runs' normalised scores."""
-    students = list(db.scalars(select(Student).where(Student.role != "bot")))
+def overview(db: Session, class_id: int) -> dict:
+    """The class's participants, runs, completion and the distribution of finished runs' normalised scores."""
+    students = list(db.scalars(_students(class_id)))
     surveyed = {pk for pk in db.scalars(select(SurveyResponse.student_pk))}
-    runs = _player_runs(db)
+    runs = _player_runs(db, class_id)
     finished = [(r, d) for r, _, d in runs if r.status == ENDED]
     scores = [s for s in (run_normalised(r, d) for r, d in finished) if s is not None]
     buckets = []
@@ -64,13 +70,13 @@ def overview(db: Session) -> dict:
     }
 
 
-def student_rows(db: Session) -> list[dict]:
-    """One row per student: runs, finished runs, best and overall normalised score, overall rank."""
-    standings = {row["student_pk"]: row for row in overall(db)}
+def student_rows(db: Session, class_id: int) -> list[dict]:
+    """One row per student of the class: runs, finished runs, best and overall normalised score, overall rank."""
+    standings = {row["student_pk"]: row for row in overall(db, class_id)}
     per_student: dict[int, dict] = {}
-    for student in db.scalars(select(Student).where(Student.role != "bot").order_by(Student.name)):
+    for student in db.scalars(_students(class_id).order_by(Student.name)):
         per_student[student.id] = {"student": student, "runs": 0, "finished": 0, "best": None, "best_test": None}
-    for run, student, dataset in _player_runs(db):
+    for run, student, dataset in _player_runs(db, class_id):
         row = per_student[student.id]
         row["runs"] += 1
         if run.status == ENDED:
@@ -130,9 +136,9 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def standings_csv(db: Session) -> str:
-    """The overall standings as CSV (for extra credit); students without a finished run come last."""
-    rows = student_rows(db)
+def standings_csv(db: Session, class_id: int) -> str:
+    """The class's overall standings as CSV (for extra credit); students without a finished run come last."""
+    rows = student_rows(db, class_id)
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["student"].name))
     out = io.StringIO()
     writer = csv.writer(out)

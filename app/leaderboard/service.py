@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Student
+from app.classroom.service import class_id_of, in_class
 from app.datasets.models import DatasetRecord
 from app.runs.models import ENDED, Run
 
@@ -37,24 +38,28 @@ def normalised_score(score: float, default: float | None, bot: float | None) -> 
     return (score - default) / max(bot - default, MIN_SPREAD)
 
 
-def _finished_player_runs(db: Session, scenario_id: int | None = None):
-    """Finished players' runs: the pool's (``scenario_id`` None) or one scenario's."""
+def _finished_player_runs(db: Session, scenario_id: int | None = None, class_id: int | None = None):
+    """Finished players' runs: the pool's (``scenario_id`` None) or one scenario's; of one class if given."""
     of_board = Run.scenario_id.is_(None) if scenario_id is None else Run.scenario_id == scenario_id
-    return db.execute(
+    query = (
         select(Run, Student, DatasetRecord)
         .join(Student, Student.id == Run.student_pk)
         .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
         .where(Run.status == ENDED, Run.best_val_acc.is_not(None), Student.role != "bot", of_board)
-    ).all()
+    )
+    if class_id is not None:
+        query = query.where(in_class(Student.class_id, class_id))
+    return db.execute(query).all()
 
 
-def per_dataset(db: Session, scenario_id: int | None = None) -> list[dict]:
+def per_dataset(db: Session, scenario_id: int | None = None, class_id: int | None = None) -> list[dict]:
     """For each dataset with finished runs: each player's best run (ranked) and the baselines beside them.
 
-    ``scenario_id``: the boards of that scenario's runs instead of the pool's.
+    ``scenario_id``: the boards of that scenario's runs instead of the pool's. ``class_id``: only
+    that class's players (each class, an LMS course or the default class, has its own boards).
     """
     boards: dict[int, dict] = {}
-    for run, student, dataset in _finished_player_runs(db, scenario_id):
+    for run, student, dataset in _finished_player_runs(db, scenario_id, class_id):
         board = boards.setdefault(dataset.id, {"dataset": dataset, "baseline": dataset.baseline_default, "entries": {}})
         best = board["entries"].get(student.id)
         if best is None or run.best_val_acc > best["score"]:
@@ -90,10 +95,10 @@ def scenario_board(db: Session, scenario_id: int, dataset: DatasetRecord) -> dic
     return boards[0] if boards else _ranked(dataset, [])
 
 
-def overall(db: Session) -> list[dict]:
-    """Players ranked by their mean normalised score over the datasets they finished (those with baselines)."""
+def overall(db: Session, class_id: int | None = None) -> list[dict]:
+    """Players (of class ``class_id``, if given) ranked by their mean normalised score over the datasets they finished."""
     players: dict[int, dict] = {}
-    for board in per_dataset(db):
+    for board in per_dataset(db, class_id=class_id):
         for entry in board["entries"]:
             if entry["normalised"] is None:
                 continue
@@ -113,9 +118,13 @@ def overall(db: Session) -> list[dict]:
 
 
 def rank_on_dataset(db: Session, run: Run) -> tuple[int | None, int]:
-    """This run's rank among the best runs of every player on its dataset (on its scenario's board
-    for a scenario run), and how many players."""
-    for board in per_dataset(db, run.scenario_id):
+    """This run's rank among the best runs of every player of its class on its dataset (on its
+    scenario's board for a scenario run), and how many players."""
+    # A pool run is ranked within its player's class; a scenario run among the scenario's players.
+    class_id = None
+    if run.scenario_id is None:
+        class_id = class_id_of(db.get(Student, run.student_pk))
+    for board in per_dataset(db, run.scenario_id, class_id):
         if board["dataset"].id != run.dataset_id:
             continue
         scores = [e["score"] for e in board["entries"]]

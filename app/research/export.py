@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Student, SurveyResponse
+from app.classroom.service import class_id_of
 from app.datasets.models import DatasetRecord
 from app.paths import ROOT
 from app.research.export_doc import schema_markdown
@@ -169,6 +170,7 @@ def participant_rows(ctx: _Context) -> list[dict]:
             _row("participants", {
                 "pseudonym": pseudonym(student.student_id, student.name_key, ctx.key),
                 "condition": ctx.condition(student.id),
+                "class_id": class_id_of(student),
                 "consent_version": student.consent_version,
                 "joined_s": clocks.seconds(student.id, student.created_at),
                 "survey_education": survey.education if survey else None,

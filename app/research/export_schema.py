@@ -67,6 +67,8 @@ TABLES: dict[str, Table] = {
             (
                 C("pseudonym", "string", "HMAC-SHA256 of the login (student ID and name; 16 hex digits, prefixed `p_`); "
                                          "stable across exports."),
+                C("class_id", "integer", "The player's class: 1 for the class of the ID-and-name login, another "
+                                         "number for each LMS course (LTI launches)."),
                 C("condition", "string", _CONDITION, nullable=True),
                 C("consent_version", "integer", "Version of the consent text the player answered; null if never asked.",
                   nullable=True),

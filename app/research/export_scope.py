@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Student
 from app.classroom.models import ClassSettings
-from app.classroom.service import SETTINGS_ID
+from app.classroom.service import class_id_of
 from app.runs.models import Run
 
 #: Student.role of automatic players; every other role is a human participant.
@@ -26,19 +26,25 @@ def excluded_player(student: Student, research_enabled: bool) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class ClassFlags:
-    """The class settings an export obeys."""
+    """The class settings an export obeys (one export holds every class: the default one and each LMS course)."""
 
-    research_enabled: bool = False
+    #: Classes that run a study, by ClassSettings.id: their players are exported only with consent.
+    research_classes: frozenset[int] = frozenset()
+    #: Exact times may be exported: only when every class allows it (one export mixes them).
     allow_exact_times: bool = False
+
+    def research_enabled(self, student: Student) -> bool:
+        """The player's class runs a study."""
+        return class_id_of(student) in self.research_classes
 
 
 def class_flags(db: Session) -> ClassFlags:
-    """The class's research flags; the defaults when the settings row was never created."""
+    """The classes' research flags; the defaults when no settings row was ever created."""
     # Read, not app.classroom.service.class_settings(): an export must not create the row.
-    row = db.get(ClassSettings, SETTINGS_ID)
-    if row is None:
+    rows = list(db.scalars(select(ClassSettings)))
+    if not rows:
         return ClassFlags()
-    return ClassFlags(bool(row.research_enabled), bool(row.allow_exact_times))
+    return ClassFlags(frozenset(r.id for r in rows if r.research_enabled), all(r.allow_exact_times for r in rows))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Scope:
 def export_scope(db: Session, flags: ClassFlags | None = None) -> Scope:
     """The excluded players, their runs, and every debrief branch grown from an excluded run."""
     flags = flags or class_flags(db)
-    students = frozenset(s.id for s in db.scalars(select(Student)) if excluded_player(s, flags.research_enabled))
+    students = frozenset(s.id for s in db.scalars(select(Student)) if excluded_player(s, flags.research_enabled(s)))
     runs = db.execute(select(Run.id, Run.student_pk, Run.parent_run_id)).all()
     dropped = {run_id for run_id, owner, _ in runs if owner in students}
     # A branch may itself be branched: follow parents until nothing changes.

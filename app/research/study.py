@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Student, SurveyResponse
 from app.classroom.models import ClassSettings
-from app.classroom.service import SETTINGS_ID, class_settings
+from app.classroom.service import class_id_of, class_of, in_class
 from app.research.models import Assignment
 from app.settings import Settings
 
@@ -40,7 +40,7 @@ def has_survey(db: Session, student: Student) -> bool:
 
 def next_step(db: Session, student: Student, settings: Settings) -> str | None:
     """The page a player must visit before playing ("/consent", "/survey"), or None when they may play."""
-    if consent_due(student, class_settings(db, settings)):
+    if consent_due(student, class_of(db, student, settings)):
         return "/consent"
     if not has_survey(db, student):
         return "/survey"
@@ -53,7 +53,7 @@ def record_consent(db: Session, student: Student, settings: Settings, agreed: bo
     A decliner plays on with no hints and is never exported; an assignment drawn under an earlier
     consent is kept (fixed per player) but condition_of ignores it while consent is withdrawn.
     """
-    row = class_settings(db, settings)
+    row = class_of(db, student, settings)
     student.consented = agreed
     student.consent_version = row.consent_version
     student.consent_at = dt.datetime.now(dt.timezone.utc)
@@ -80,8 +80,9 @@ def choose_arm(arms: list[str], counts: dict[str, int], seed: str, pseudonym: st
 def stratum_counts(db: Session, row: ClassSettings, stratum: str) -> dict[str, int]:
     """Players per arm in ``stratum``, under the class's current seed and arms."""
     rows = db.execute(
-        select(Assignment.condition, func.count()).where(
-            Assignment.stratum == stratum, Assignment.seed == row.assignment_seed, Assignment.arms == ",".join(row.arms or []))
+        select(Assignment.condition, func.count()).join(Student, Student.id == Assignment.student_pk).where(
+            Assignment.stratum == stratum, Assignment.seed == row.assignment_seed, Assignment.arms == ",".join(row.arms or []),
+            in_class(Student.class_id, row.id))
         .group_by(Assignment.condition)
     ).all()
     return {condition: n for condition, n in rows}
@@ -90,8 +91,9 @@ def stratum_counts(db: Session, row: ClassSettings, stratum: str) -> dict[str, i
 def balance_table(db: Session, row: ClassSettings) -> list[dict]:
     """Per stratum, players per arm under the current seed and arms: [{"stratum", "counts": {arm: n}, "total"}]."""
     rows = db.execute(
-        select(Assignment.stratum, Assignment.condition, func.count()).where(
-            Assignment.seed == row.assignment_seed, Assignment.arms == ",".join(row.arms or []))
+        select(Assignment.stratum, Assignment.condition, func.count()).join(Student, Student.id == Assignment.student_pk)
+        .where(Assignment.seed == row.assignment_seed, Assignment.arms == ",".join(row.arms or []),
+               in_class(Student.class_id, row.id))
         .group_by(Assignment.stratum, Assignment.condition)
     ).all()
     table: dict[str, dict[str, int]] = {}
@@ -104,12 +106,12 @@ def ensure_assignment(db: Session, student: Student, settings: Settings) -> str 
     """Draw the player's condition if the class runs an experiment and they have none yet; returns it."""
     from app.research.export import pseudonym  # the exporter's pseudonym, so the draw is reproducible from an export
 
-    row = class_settings(db, settings)
+    row = class_of(db, student, settings)
     if not row.research_enabled or not row.arms or student.role == BOT_ROLE or consent_due(student, row) \
             or student.consented is not True:
         return None
     # Serialise draws (PostgreSQL): two players counted at once could both fill the same arm.
-    db.execute(select(ClassSettings.id).where(ClassSettings.id == SETTINGS_ID).with_for_update())
+    db.execute(select(ClassSettings.id).where(ClassSettings.id == row.id).with_for_update())
     existing = db.scalar(select(Assignment.condition).where(Assignment.student_pk == student.id))
     if existing is not None:
         return existing
@@ -130,7 +132,7 @@ def condition_of(db: Session, student: Student) -> str | None:
     """The player's experimental condition (None: no experiment, no consent, or a bot)."""
     if student.role == BOT_ROLE or student.consented is not True:
         return None
-    row = db.get(ClassSettings, SETTINGS_ID)  # a read: no settings row means no study
+    row = db.get(ClassSettings, class_id_of(student))  # a read: no settings row means no study
     if row is None or not row.research_enabled:
         return None
     return db.scalar(select(Assignment.condition).where(Assignment.student_pk == student.id))

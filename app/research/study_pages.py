@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from app.accounts.models import Student
 from app.classroom.models import ClassSettings
-from app.classroom.service import class_settings
+from app.classroom.service import class_of
 from app.errors import Forbidden, WebError
 from app.research import study
 from app.research.conditions import CONDITIONS
@@ -40,7 +40,7 @@ def see_other(url: str) -> RedirectResponse:
 def consent_page(request: Request, db: Session = Depends(get_db, scope="function")):
     """The researcher's consent text with "I agree" / "I do not agree"."""
     student = require_student(request, db)
-    row = class_settings(db, request.app.state.settings)
+    row = class_of(db, student, request.app.state.settings)
     if not row.research_enabled:
         return see_other("/")
     return render(request, "consent.html", {"student": student, "class": row, "error": None,
@@ -52,7 +52,7 @@ def submit_consent(request: Request, form: FormData = Depends(form_data), db: Se
     """Store the answer, then go on to the survey (or the game)."""
     student = require_student(request, db)
     settings = request.app.state.settings
-    row = class_settings(db, settings)
+    row = class_of(db, student, settings)
     if not row.research_enabled:
         return see_other("/")
     answer = str(form.get("answer", ""))
@@ -120,7 +120,7 @@ def _consent_counts(db: Session, row: ClassSettings) -> dict:
 
 def _study_page(request: Request, db: Session, staff: StaffAccount, error: str | None, saved: bool,
                 status_code: int, form: dict | None = None):
-    row = class_settings(db, request.app.state.settings)
+    row = class_of(db, staff, request.app.state.settings)
     return render(request, "research_study.html", {
         "student": None, "staff": staff, "class": row, "conditions": CONDITIONS, "error": error, "saved": saved,
         "form": form, "balance": study.balance_table(db, row), "consent": _consent_counts(db, row),
@@ -139,7 +139,7 @@ def study_settings(request: Request, db: Session = Depends(get_db, scope="functi
 def save_study(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
     """Save the study settings (422 with the reason on a bad field)."""
     staff = require_staff(request, db)
-    row = class_settings(db, request.app.state.settings)
+    row = class_of(db, staff, request.app.state.settings)
     form = {"research_enabled": posted.get("research_enabled", ""), "consent_text": posted.get("consent_text", ""),
             "arms": posted.getlist("arms"), "assignment_seed": posted.get("assignment_seed", "")}
     try:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.datasets import jobs as dataset_jobs
 from app.debrief import jobs as debrief_jobs
+from app.grades.sender import GradeSender
 from app.runner.notify import Notifier
 from app.runner.nudges import NudgeListener
 from app.runs import service as runs
@@ -57,6 +58,8 @@ class CeleryRunner:
         self._threads: list[threading.Thread] = []
         #: False while the broker cannot be reached; pages then tell players their epoch waits safely.
         self.healthy = True
+        #: Posts grades to LMS gradebooks from the web process: network I/O, which needs no worker.
+        self.grades = GradeSender(session_factory, settings)
 
     def start(self) -> None:
         """Start the threads; the first reconciliation sends whatever earlier processes left unsent."""
@@ -67,10 +70,12 @@ class CeleryRunner:
         ]
         for thread in self._threads:
             thread.start()
+        self.grades.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the threads (queued jobs are in the database and the broker, not here)."""
         self._stopping.set()
+        self.grades.stop()
         self._outbox.put(_STOP)
         for thread in self._threads:
             thread.join(timeout)
@@ -87,6 +92,10 @@ class CeleryRunner:
     def submit_branch(self, branch_id: int) -> None:
         """Send a committed debrief branch."""
         self._enqueue(("branch", branch_id))
+
+    def submit_grades(self) -> None:
+        """Post the grades just planned (they are in the database; failed posts are retried by the sender)."""
+        self.grades.wake()
 
     def _enqueue(self, job: tuple[str, int]) -> None:
         with self._outbox_lock:

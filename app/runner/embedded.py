@@ -14,6 +14,7 @@ import threading
 
 from sqlalchemy.orm import sessionmaker
 
+from app.grades.sender import GradeSender
 from app.runner.jobs import BASELINE, BRANCH, STOP, job_functions, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
 from app.runner.priority import prepare_training
@@ -34,6 +35,8 @@ class EmbeddedRunner:
         self._stopping = threading.Event()
         #: Always True: there is no broker to lose (the scaled-out runner's flag can be False).
         self.healthy = True
+        #: Posts grades to LMS gradebooks (network I/O: a thread of its own, never behind training).
+        self.grades = GradeSender(session_factory, settings)
 
     def start(self) -> None:
         """Start the threads and re-queue unfinished work."""
@@ -45,11 +48,13 @@ class EmbeddedRunner:
         ]
         for thread in self._threads:
             thread.start()
+        self.grades.start()
         queue_unfinished(self.session_factory, self.submit_action, self._baselines.put)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the threads; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
         self._stopping.set()
+        self.grades.stop()
         self._epochs.put(STOP)
         self._baselines.put(STOP)
         for thread in self._threads:
@@ -66,6 +71,10 @@ class EmbeddedRunner:
     def submit_branch(self, branch_id: int) -> None:
         """Queue a committed debrief branch."""
         self._baselines.put((BRANCH, branch_id))
+
+    def submit_grades(self) -> None:
+        """Post the grades just planned (they are in the database; failed posts are retried by the sender)."""
+        self.grades.wake()
 
     def _loop(self, jobs: queue.Queue, handler) -> None:
         prepare_training(self.settings)

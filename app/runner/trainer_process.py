@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 
+from app.grades.sender import GradeSender
 from app.runner.jobs import BASELINE, BRANCH, STOP, job_functions, queue_unfinished, serve_jobs
 from app.runner.notify import Notifier
 from app.runner.priority import prepare_training
@@ -46,12 +47,15 @@ class ProcessRunner:
         self._relay: threading.Thread | None = None
         #: Always True: there is no broker to lose.
         self.healthy = True
+        #: Posts grades to LMS gradebooks from this (the server's) process: network I/O, not training.
+        self.grades = GradeSender(session_factory, settings)
 
     def start(self) -> None:
         """Start the training process and re-queue unfinished work."""
         self._spawn()
         self._relay = threading.Thread(target=self._relay_nudges, name="hq-trainer-nudges", daemon=True)
         self._relay.start()
+        self.grades.start()
         queue_unfinished(self.session_factory, self.submit_action, self._jobs.put)
 
     def _spawn(self) -> None:
@@ -66,6 +70,7 @@ class ProcessRunner:
     def stop(self, timeout: float = 60.0) -> None:
         """Stop training; a job in the middle of an epoch is cancelled at its next batch and resumed later."""
         self._stopping.set()
+        self.grades.stop()
         if self._process is None:
             return
         self._jobs.put(STOP)
@@ -88,6 +93,10 @@ class ProcessRunner:
     def submit_branch(self, branch_id: int) -> None:
         """Queue a committed debrief branch."""
         self._jobs.put((BRANCH, branch_id))
+
+    def submit_grades(self) -> None:
+        """Post the grades just planned (they are in the database; failed posts are retried by the sender)."""
+        self.grades.wake()
 
     def _relay_nudges(self) -> None:
         """Pass progress on to the live pages; start a new training process if this one died."""

@@ -14,7 +14,8 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.pages import see_other
-from app.classroom.service import allowed_families, class_settings
+from app.accounts.models import Student
+from app.classroom.service import allowed_families, class_of
 from app.datasets.models import DatasetRecord
 from app.datasets.service import pool_records
 from app.debrief import planning as debrief_planning
@@ -66,7 +67,7 @@ def preparing(request: Request, db: Session = Depends(get_db, scope="function"))
     """Shown while the pool's datasets still compute their baselines; refreshes itself."""
     student = require_student(request, db)
     settings = request.app.state.settings
-    row = class_settings(db, settings)
+    row = class_of(db, student, settings)
     records = pool_records(db, row.pool_size, allowed_families(row), settings.dataset_size)
     ready = sum(r.baseline_status == "done" for r in records)
     failed = sum(r.baseline_status == "failed" for r in records)
@@ -102,7 +103,7 @@ def _configure(request, student, run, db, error, form, status_code):
 
 
 def _instruments(request: Request, db: Session, run: Run) -> dict:
-    row = class_settings(db, request.app.state.settings)
+    row = class_of(db, db.get(Student, run.student_pk), request.app.state.settings)
     return instruments.page_context(db, run, row.predictions, row.reasons)
 
 
@@ -117,7 +118,7 @@ def configure(run_id: RecordId, request: Request, posted: FormData = Depends(for
         # A double-clicked Submit: the first one already started training.
         return see_other(f"/runs/{run.id}")
     try:
-        row = class_settings(db, request.app.state.settings)
+        row = class_of(db, student, request.app.state.settings)
         fields = instruments.action_fields(form, [], row.predictions, row.reasons, "initial")
         action = service.configure(db, student, run_id, form, fields)
     except WebError as exc:
@@ -184,7 +185,7 @@ def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data
         return see_other(f"/runs/{run.id}/configure")
     try:
         expected, action = parse_action_form(form)
-        row = class_settings(db, request.app.state.settings)
+        row = class_of(db, student, request.app.state.settings)
         fields = instruments.action_fields(form, [str(v) for v in posted.getlist("reasons")], row.predictions, row.reasons,
                                            action.kind)
         record = service.submit(db, student, run_id, expected, action, fields)
@@ -202,6 +203,8 @@ def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data
         request.app.state.runner.submit_action(record.id)
     for branch_id in debrief_planning.unsent_branches_of(db, run_id):  # a Done or limit-ending Revert planned them
         request.app.state.runner.submit_branch(branch_id)
+    if run.status == ENDED:  # and, for a player launched from an LMS, a grade to post
+        request.app.state.runner.submit_grades()
     return see_other(f"/runs/{run_id}")
 
 
@@ -296,7 +299,7 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "players": players,
         "epochs_trained": len(service.all_epochs(db, run)),
         "baseline_epochs": request.app.state.settings.baseline_epochs,
-        "reveal_test": class_settings(db, request.app.state.settings).reveal_test_accuracy,
+        "reveal_test": class_of(db, student, request.app.state.settings).reveal_test_accuracy,
         "test_pending": test_pending,
         "normalised": None if run.best_val_acc is None else
         normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),

@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Student
-from app.classroom.service import allowed_families, class_settings
+from app.classroom.service import allowed_families, class_of
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
 from app.debrief import planning as debrief_planning
 from app.debrief.retention import kept_checkpoint_ids
 from app.errors import Conflict, Forbidden, JobCancelled, NotFound, WebError
+from app.grades import service as grades
 from app.research import conditions, study
 from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
 from app.scenarios import rules as scenario_rules
@@ -94,7 +95,7 @@ def start_run(db: Session, student: Student, settings: Settings, rng: random.Ran
     Returns the run (None while no pool dataset has its baselines yet) and the ids of pool
     datasets created now, whose baselines the caller must have computed.
     """
-    row = class_settings(db, settings)
+    row = class_of(db, student, settings)  # each class (an LMS course, or the default one) has its own pool settings
     families = allowed_families(row)
     created = datasets.ensure_pool(db, row.pool_size, families, settings.dataset_size)
     dataset = datasets.pick_for_new_run(db, row.pool_size, families, settings.dataset_size, rng)
@@ -257,6 +258,8 @@ def _end(db: Session, run: Run, reason: str, debrief: bool = True) -> None:
     run.ended_at = run.updated_at = utcnow()
     if debrief:
         debrief_planning.open_debrief(db, run)
+    # A player launched from an LMS: their new grade is planned here and posted by the runner's sender.
+    grades.plan_for_ended_run(db, run)
 
 
 def _maybe_end_by_limits(db: Session, run: Run) -> bool:

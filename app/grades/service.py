@@ -1,0 +1,116 @@
+"""Planning grade posts: when a player's run ends, and when an instructor asks; and what the dashboard shows."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Student
+from app.classroom.models import ClassSettings
+from app.classroom.service import class_id_of
+from app.db.base import utcnow
+from app.grades import policy
+from app.grades.models import PENDING, SENDING, SENT, SUPERSEDED, GradePost
+from app.lti.models import LtiContext, LtiIdentity
+
+#: The AGS scope a tool needs to post scores.
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+RUN_ENDED, ON_DEMAND = "run ended", "on demand"
+
+
+def gradable_identities(db: Session, student: Student) -> list[LtiIdentity]:
+    """The player's launched identities whose course accepts scores (an AGS claim with the score scope)."""
+    rows = db.execute(
+        select(LtiIdentity, LtiContext).join(LtiContext, LtiContext.id == LtiIdentity.context_id)
+        .where(LtiIdentity.student_pk == student.id)
+    )
+    return [identity for identity, context in rows if context.ags and SCORE_SCOPE in (context.ags.get("scope") or [])]
+
+
+def plan_posts(db: Session, student: Student, row: ClassSettings, reason: str) -> list[GradePost]:
+    """New pending posts of the player's current grade (one per gradable identity); older pending ones are superseded.
+
+    Only the newest score matters to the gradebook, so an older post that has not gone out yet
+    is not sent at all; one being sent right now finishes and is then overtaken by this one.
+    """
+    identities = gradable_identities(db, student)
+    if not identities:
+        return []
+    grade = policy.grade_of(db, student, row)
+    posts = []
+    for identity in identities:
+        db.execute(update(GradePost).where(GradePost.identity_id == identity.id, GradePost.status == PENDING)
+                   .values(status=SUPERSEDED))
+        post = GradePost(identity_id=identity.id, student_pk=student.id, score_given=grade.score,
+                         score_maximum=grade.maximum, comment=grade.comment, reason=reason, status=PENDING,
+                         next_attempt_at=utcnow())
+        db.add(post)
+        posts.append(post)
+    db.flush()
+    return posts
+
+
+def plan_for_class(db: Session, row: ClassSettings) -> list[GradePost]:
+    """Posts of every launched student of the class (the dashboard's "post grades now")."""
+    students = db.scalars(
+        select(Student).join(LtiIdentity, LtiIdentity.student_pk == Student.id)
+        .join(LtiContext, LtiContext.id == LtiIdentity.context_id)
+        .where(LtiContext.class_id == row.id).distinct()
+    )
+    return [post for student in list(students) for post in plan_posts(db, student, row, ON_DEMAND)]
+
+
+def due_posts(db: Session, stale_after: float, now: dt.datetime | None = None) -> list[int]:
+    """Pending posts whose time has come, and posts whose sender died mid-post, oldest first."""
+    now = now or utcnow()
+    stale = now - dt.timedelta(seconds=stale_after)
+    return list(db.scalars(
+        select(GradePost.id).where(
+            ((GradePost.status == PENDING) & (GradePost.next_attempt_at <= now))
+            | ((GradePost.status == SENDING) & (GradePost.heartbeat_at < stale))
+        ).order_by(GradePost.id)
+    ))
+
+
+@dataclasses.dataclass(frozen=True)
+class PassbackSummary:
+    """What the dashboard says about the class's grade posts."""
+
+    sent: int
+    waiting: int
+    #: {"post": GradePost, "name": the student's name} for posts that failed at least once.
+    retrying: list[dict]
+
+
+def summary(db: Session, row: ClassSettings) -> PassbackSummary:
+    """Counts of the class's posts, and the ones that failed at least once and wait for a retry."""
+    in_class = (select(LtiIdentity.id).join(LtiContext, LtiContext.id == LtiIdentity.context_id)
+                .where(LtiContext.class_id == row.id))
+    counts = dict(db.execute(select(GradePost.status, func.count()).where(GradePost.identity_id.in_(in_class))
+                             .group_by(GradePost.status)).all())
+    retrying = [{"post": post, "name": name} for post, name in db.execute(
+        select(GradePost, Student.name).join(Student, Student.id == GradePost.student_pk).where(
+            GradePost.identity_id.in_(in_class), GradePost.status.in_((PENDING, SENDING)), GradePost.attempts > 0)
+        .order_by(GradePost.id))]
+    return PassbackSummary(counts.get(SENT, 0), counts.get(PENDING, 0) + counts.get(SENDING, 0), retrying)
+
+
+def plan_for_ended_run(db: Session, run) -> list[GradePost]:
+    """A player's run just ended: their new grade goes to their course's gradebook (nothing for bots or branches)."""
+    if run.parent_run_id is not None:
+        return []
+    student = db.get(Student, run.student_pk)
+    if student is None or student.role == "bot":
+        return []
+    row = db.get(ClassSettings, class_id_of(student))
+    if row is None:
+        return []
+    return plan_posts(db, student, row, RUN_ENDED)
+
+
+def is_course(db: Session, row: ClassSettings) -> bool:
+    """The class is an LMS course (it was made by a launch), so it has a gradebook to post to."""
+    return db.scalar(select(LtiContext.id).where(LtiContext.class_id == row.id).limit(1)) is not None
