@@ -1,7 +1,7 @@
 """A whole game held in memory: the scripted player of ``hyperquest train`` and the bots.
 
-The web app keeps the same state in its database; both enforce engine.rules and
-call engine.session.continue_training, so a run replays identically in either.
+The web app keeps the same state in its database; both take their transitions from engine.play
+and train with engine.session.continue_training, so a run replays identically in either.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from engine import checkpoint, rules
+from engine import checkpoint, play, rules
 from engine.actions import Action
 from engine.config import HyperParams
 from engine.datasets import Dataset
@@ -65,7 +65,7 @@ class _Saved:
 
 
 class Game:
-    """One run on one dataset, played action by action under the game's rules."""
+    """One run on one dataset, played action by action under the game's rules (engine.play)."""
 
     def __init__(
         self, dataset: Dataset, hparams: HyperParams, seed: int = 0, device: str = "cpu",
@@ -77,11 +77,7 @@ class Game:
         # Per-batch callback of engine.training.train_epoch (``self.progress`` is the rule counters).
         self._on_batch = progress
         self.state = new_state(dataset, hparams, seed, device)
-        self.actions = 0
-        self.consecutive_reverts = 0
-        self.ended = False
-        self.end_reason: str | None = None
-        self.best_val_acc: float | None = None
+        self.counters = play.RunCounters()
         self.best_checkpoint: bytes | None = None
         # Checkpoints Revert can still reach: the current one and up to 5 before it.
         self._path: list[_Saved] = [_Saved(checkpoint.to_bytes(self.state), None, hparams)]
@@ -98,17 +94,17 @@ class Game:
         game.data = data if data is not None else place(dataset, state.device)
         game._on_batch = progress
         game.state = state
-        game.actions = actions
-        game.consecutive_reverts = 0
-        game.ended = False
-        game.end_reason = None
-        game.best_val_acc = best_val_acc
+        game.counters = play.end_by_limits(play.RunCounters(actions, state.epoch, 0, best_val_acc))
         game.best_checkpoint = None  # the best so far belongs to the game this one goes on from
         game._path = [_Saved(blob, None, state.hparams)]
-        reason = rules.end_reason(game.progress)
-        if reason:
-            game.ended, game.end_reason = True, reason
         return game
+
+    # The counters, as the callers (bots, the CLI, the debrief) read them.
+    actions = property(lambda self: self.counters.actions)
+    consecutive_reverts = property(lambda self: self.counters.consecutive_reverts)
+    best_val_acc = property(lambda self: self.counters.best_val_acc)
+    ended = property(lambda self: self.counters.ended)
+    end_reason = property(lambda self: self.counters.end_reason)
 
     def current_checkpoint(self) -> bytes:
         """The checkpoint of the state the game is in now."""
@@ -117,58 +113,48 @@ class Game:
     @property
     def progress(self) -> rules.Progress:
         """The counters the rules look at."""
-        return rules.Progress(self.actions, self.state.epoch, self.consecutive_reverts, self.ended)
+        return self.counters.progress
 
     def start(self) -> Outcome:
         """Submit the initial configuration: action 1 trains epoch 1."""
-        if self.actions:
-            raise RuntimeError("the game has already started")
-        return self._continue({}, kind="initial")
+        counters = play.start(self.counters)
+        return self._train({}, counters, kind="initial")
 
     def act(self, action: Action) -> Outcome:
         """Carry out one action after checking the rules."""
-        rules.check(self.progress, action)
+        counters = play.take(self.counters, action)
         if action.kind == "continue":
-            return self._continue(action.change_map, kind="continue")
+            return self._train(action.change_map, counters, kind="continue")
         if action.kind == "revert":
-            return self._revert()
-        self.actions += 1
-        return self._finish("done", "finished by the player")
+            return self._revert(counters)
+        self.counters = play.finish(counters)
+        return self._outcome("done", self._path[-1].metrics, None)
 
-    def _continue(self, changes: dict[str, str], kind: str) -> Outcome:
+    def _train(self, changes: dict[str, str], counters: play.RunCounters, kind: str) -> Outcome:
         self.state, metrics, change = continue_training(self.state, changes, self.data, self._on_batch)
-        self.actions += 1
-        self.consecutive_reverts = 0
         blob = checkpoint.to_bytes(self.state)
-        if not metrics.diverged and (self.best_val_acc is None or metrics.val_acc > self.best_val_acc):
-            self.best_val_acc = metrics.val_acc
+        if play.is_new_best(counters, metrics.val_acc, metrics.diverged):
             self.best_checkpoint = blob
+        self.counters = play.after_epoch(counters, self.state.epoch, metrics.val_acc, metrics.diverged)
         self._path.append(_Saved(blob, metrics, self.state.hparams))
-        del self._path[: -(rules.MAX_CONSECUTIVE_REVERTS + 1)]
+        del self._path[: -play.REVERT_WINDOW]
         return self._outcome(kind, metrics, change)
 
-    def _revert(self) -> Outcome:
+    def _revert(self, counters: play.RunCounters) -> Outcome:
         if len(self._path) < 2:  # only a resumed game: its earlier checkpoints belong to another game
             raise RuleViolation("cannot revert past the checkpoint this game started from")
         self._path.pop()
         saved = self._path[-1]
         self.state = checkpoint.from_bytes(saved.blob, self.data.device)
-        self.actions += 1
-        self.consecutive_reverts += 1
+        self.counters = play.after_revert(counters, self.state.epoch)
         return self._outcome("revert", saved.metrics, None)
 
     def _outcome(self, kind: str, metrics: EpochMetrics | None, change: StructureChange | None) -> Outcome:
-        reason = rules.end_reason(self.progress)
-        if reason:
-            return self._finish(kind, reason, metrics, change)
-        return Outcome(self.actions, kind, self.state.epoch, self.state.hparams, metrics, change, self.best_val_acc, False, None)
-
-    def _finish(self, kind: str, reason: str, metrics: EpochMetrics | None = None, change: StructureChange | None = None) -> Outcome:
-        self.ended = True
-        self.end_reason = reason
-        if metrics is None:
+        c = self.counters
+        if c.ended and metrics is None:
             metrics = self._path[-1].metrics
-        return Outcome(self.actions, kind, self.state.epoch, self.state.hparams, metrics, change, self.best_val_acc, True, reason)
+        return Outcome(c.actions, kind, self.state.epoch, self.state.hparams, metrics, change, c.best_val_acc, c.ended,
+                       c.end_reason)
 
 
 def score(outcomes: list[Outcome]) -> float | None:

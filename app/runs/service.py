@@ -27,7 +27,7 @@ from app.research import conditions, study
 from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
 from app.scenarios import rules as scenario_rules
 from app.settings import Settings
-from engine import checkpoint, rules
+from engine import checkpoint, play, rules
 from engine.actions import Action
 from engine.config import INITIAL_CHOICES, HyperParams
 from engine.errors import HyperQuestError
@@ -41,7 +41,7 @@ CONFIGURING = "configuring"
 #: Actions whose job trains an epoch; the others' job (if any) only measures the test accuracy.
 TRAINING_KINDS = ("initial", "continue")
 #: Checkpoints Revert can still reach: the current one and the five before it.
-REACHABLE_CHECKPOINTS = rules.MAX_CONSECUTIVE_REVERTS + 1
+REACHABLE_CHECKPOINTS = play.REVERT_WINDOW
 
 ProgressSink = Callable[[int, int, int], None]  # (run_id, batches done, batches total)
 
@@ -76,9 +76,23 @@ def all_epochs(db: Session, run: Run) -> list[EpochRecord]:
     return list(db.scalars(select(EpochRecord).where(EpochRecord.run_id == run.id).order_by(EpochRecord.id)))
 
 
+def counters_of(run: Run) -> play.RunCounters:
+    """The run's counters as the rules of play (engine.play) see them."""
+    return play.RunCounters(run.actions_used, run.epoch, run.consecutive_reverts, run.best_val_acc,
+                            run.status in (ENDED, FAILED), run.end_reason)
+
+
 def progress_of(run: Run) -> rules.Progress:
     """The counters engine.rules checks."""
-    return rules.Progress(run.actions_used, run.epoch, run.consecutive_reverts, run.status in (ENDED, FAILED))
+    return counters_of(run).progress
+
+
+def _apply(db: Session, run: Run, counters: play.RunCounters) -> None:
+    """Store a transition's counters on the run; a run the transition ended is ended here (debrief, grade)."""
+    run.actions_used, run.epoch, run.consecutive_reverts = counters.actions, counters.epoch, counters.consecutive_reverts
+    run.best_val_acc = counters.best_val_acc
+    if counters.ended and run.status not in (ENDED, FAILED):
+        _end(db, run, counters.end_reason)
 
 
 def runs_finished(db: Session, student: Student) -> int:
@@ -141,15 +155,11 @@ def configure(db: Session, student: Student, run_id: int, form: dict[str, str], 
     if run.status != CONFIGURING:
         raise Conflict("this run is already configured")
     hparams = parse_initial_config(scenario_rules.pin_configuration(db, run, form))
-    dataset = db.get(DatasetRecord, run.dataset_id)
-    state = new_state(datasets.generated(dataset.family, dataset.seed, dataset.size), hparams, run.seed)
-    blob = checkpoint.to_bytes(state)
-    db.add(CheckpointRecord(run_id=run.id, epoch_number=0, data=blob, size_bytes=len(blob)))
-    db.flush()
+    # The network itself (checkpoint 0) is built by the job that trains epoch 1: no torch in a request.
     run.initial_config = hparams.as_dict()
     run.config = hparams.as_dict()
     run.status = QUEUED
-    run.actions_used = 1
+    _apply(db, run, play.start(counters_of(run)))
     action = ActionRecord(run_id=run.id, index=1, kind="initial", choices=hparams.as_dict(), shown=_shown(db, run),
                           **_research_columns(db, student, run, instruments))
     db.add(action)
@@ -198,7 +208,7 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
     if expected_action != run.actions_used + 1:
         raise Conflict("this form was already submitted; the page now shows the current state")
     try:
-        rules.check(progress_of(run), action)
+        counters = play.take(counters_of(run), action)
         if action.kind == "continue":
             apply_changes(HyperParams.from_dict(run.config), action.change_map)
     except HyperQuestError as exc:
@@ -210,15 +220,15 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
         **_research_columns(db, student, run, instruments),
     )
     db.add(record)
-    run.actions_used += 1
     if action.kind == "continue":
+        _apply(db, run, counters)  # the epoch's own transition (play.after_epoch) comes with the trained epoch
         run.status = QUEUED
         run.error = None
     else:
         if action.kind == "revert":
-            _revert(db, run)
+            _revert(db, run, counters)
         else:
-            _end(db, run, "finished by the player")
+            _apply(db, run, play.finish(counters))
             _prune_checkpoints(db, run)
         if needs_test_accuracy(run):
             record.status = "queued"  # the runner measures the hidden test accuracy: no torch in a request
@@ -229,16 +239,14 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
     return record
 
 
-def _revert(db: Session, run: Run) -> None:
+def _revert(db: Session, run: Run, counters: play.RunCounters) -> None:
     """Back to the checkpoint before the last epoch, with that epoch's configuration."""
     path = path_epochs(db, run)
     path[-1].reverted = True
     previous = path[-2] if len(path) > 1 else None
-    run.epoch = previous.number if previous else 0
     run.config = dict(previous.config) if previous else dict(run.initial_config)
     run.current_checkpoint_id = previous.checkpoint_id if previous else _initial_checkpoint_id(db, run)
-    run.consecutive_reverts += 1
-    _maybe_end_by_limits(db, run)
+    _apply(db, run, play.after_revert(counters, previous.number if previous else 0))
     _prune_checkpoints(db, run)
 
 
@@ -260,14 +268,6 @@ def _end(db: Session, run: Run, reason: str, debrief: bool = True) -> None:
         debrief_planning.open_debrief(db, run)
     # A player launched from an LMS: their new grade is planned here and posted by the runner's sender.
     grades.plan_for_ended_run(db, run)
-
-
-def _maybe_end_by_limits(db: Session, run: Run) -> bool:
-    """End the run if it has reached a limit; True when it did."""
-    reason = rules.end_reason(progress_of(run))
-    if reason:
-        _end(db, run, reason)
-    return bool(reason)
 
 
 def needs_test_accuracy(run: Run) -> bool:
@@ -415,7 +415,10 @@ def execute_action(
             return
         dataset = db.get(DatasetRecord, run.dataset_id)
         checkpoint_id = run.current_checkpoint_id or _initial_checkpoint_id(db, run)
-        blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == checkpoint_id))
+        if checkpoint_id is None:  # the run's first epoch: its untrained network is built (and kept for Revert) here
+            blob = _store_initial_checkpoint(db, run, dataset)
+        else:
+            blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == checkpoint_id))
         run.status = TRAINING
         run.progress_done, run.progress_total = 0, 0
         db.commit()
@@ -457,6 +460,16 @@ def execute_action(
         progress(run_id, -1, -1)
 
 
+def _store_initial_checkpoint(db: Session, run: Run, dataset: DatasetRecord) -> bytes:
+    """Checkpoint 0 of a run: its network as configured, before any training (Revert's way back to the start)."""
+    state = new_state(datasets.generated(dataset.family, dataset.seed, dataset.size),
+                      HyperParams.from_dict(run.initial_config), run.seed)
+    blob = checkpoint.to_bytes(state)
+    db.add(CheckpointRecord(run_id=run.id, epoch_number=0, data=blob, size_bytes=len(blob)))
+    db.flush()
+    return blob
+
+
 def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics, change, new_blob: bytes,
                   device: str = "cpu", served_by: str | None = None) -> None:
     """Store a trained epoch, its checkpoint and the run's new state in one transaction."""
@@ -482,16 +495,15 @@ def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics,
         )
         db.add(epoch)
         db.flush()  # the unique action_id is checked here, before the run is touched
-        run.epoch = state.epoch
         run.config = state.hparams.as_dict()
         run.current_checkpoint_id = saved.id
-        run.consecutive_reverts = 0
-        if not metrics.diverged and (run.best_val_acc is None or metrics.val_acc > run.best_val_acc):
-            run.best_val_acc = metrics.val_acc
+        counters = counters_of(run)
+        if play.is_new_best(counters, metrics.val_acc, metrics.diverged):
             run.best_checkpoint_id = saved.id
         run.status = READY
         run.progress_done = run.progress_total
-        if _maybe_end_by_limits(db, run):
+        _apply(db, run, play.after_epoch(counters, state.epoch, metrics.val_acc, metrics.diverged))
+        if run.status == ENDED:  # by a limit
             record_test_accuracy(db, run, device)
         action.status = "done"
         action.finished_at = utcnow()
