@@ -1,6 +1,6 @@
 """Benchmark: what an epoch job spends outside ``train_epoch`` in the scaled-out mode.
 
-The job (app/runs/service.execute_action) reads the run's checkpoint from PostgreSQL, loads it,
+The job (app/runs/epoch_job.execute_action) reads the run's checkpoint from PostgreSQL, loads it,
 places the dataset on the device, trains, serialises the new checkpoint and writes it back. This
 times each of those steps with the job's own functions on a scratch PostgreSQL database, for the
 default 64x4 network at the sizes asked for, and prints each step's share of the whole job.

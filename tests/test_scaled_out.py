@@ -18,14 +18,14 @@ from sqlalchemy.orm import sessionmaker
 from app.classroom.models import ClassSettings
 from app.datasets.models import DatasetRecord
 from app.db import migrate
-from app.runs import service
+from app.runs import epoch_job, service
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.settings import Settings
 from app.ops.http import GameClient
 from app.ops.processes import hyperquest_env, start_server, start_worker
 from tests.services import REDIS_URL, PrivateRedis, TcpProxy, delete_prefix, redis_available, wait_for
 from tests.webutil import postgres_available, postgres_database
-from worker.config import TRAIN_EPOCH, make_celery
+from app.runner.celery_config import TRAIN_EPOCH, make_celery
 
 
 @pytest.fixture(autouse=True)
@@ -343,7 +343,7 @@ def test_an_epoch_that_keeps_killing_its_worker_fails_the_run():
             db.execute(update(Run).where(Run.id == run_id).values(status="training"))
             db.execute(EpochRecord.__table__.delete().where(EpochRecord.action_id == action_id))
             db.commit()
-        service.execute_action(factory, action_id, stale_after=5, max_attempts=3)
+        epoch_job.execute_action(factory, action_id, stale_after=5, max_attempts=3)
         with factory() as db:
             run = db.get(Run, run_id)
             assert run.status == "failed" and "stopped its trainer 3 times" in run.error
@@ -373,7 +373,7 @@ def test_two_workers_claiming_one_action_only_one_wins():
         def claim(_):
             with factory() as db:
                 barrier.wait()
-                won = service.claim_action(db, action_id, stale_after=60, max_attempts=3)
+                won = epoch_job.claim_action(db, action_id, stale_after=60, max_attempts=3)
                 db.commit()
                 return won
 

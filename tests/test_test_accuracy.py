@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.classroom.models import ClassSettings
-from app.runs import service
+from app.runs import dispatch, epoch_job, service
 from app.runs.models import ActionRecord, Run
 from engine import rules
 from tests.test_web_game import ready_player
@@ -62,16 +62,16 @@ def test_the_runner_measures_the_test_accuracy_after_the_request(tmp_path, endin
         assert "computing test accuracy…" in page and "/static/js/result.js" in page
         assert _stream_snapshot(player, run_id)["test_pending"] is True
         with player.app.state.session_factory() as db:
-            assert action.id in service.pending_actions(db)  # a restarted runner would pick it up
+            assert action.id in dispatch.pending_actions(db)  # a restarted runner would pick it up
 
-        service.execute_action(player.app.state.session_factory, action.id)  # what the runner does
+        epoch_job.execute_action(player.app.state.session_factory, action.id)  # what the runner does
         run = player.run(run_id)
         assert 0.0 <= run.test_acc <= 1.0 and _last_action(player, run_id).status == "done"
         page = player.client.get(f"/runs/{run_id}/result").text
         assert "computing test accuracy" not in page and f"{run.test_acc:.3f}" in page
         snapshot = _stream_snapshot(player, run_id)
         assert snapshot["test_pending"] is False and snapshot["busy"] is False
-        service.execute_action(player.app.state.session_factory, action.id)  # a second delivery changes nothing
+        epoch_job.execute_action(player.app.state.session_factory, action.id)  # a second delivery changes nothing
         assert player.run(run_id).test_acc == run.test_acc
 
 

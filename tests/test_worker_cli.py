@@ -9,7 +9,7 @@ import uuid
 import pytest
 import torch
 
-from app.cli import worker as worker_cli
+from worker import cli as worker_cli
 from app.ops.processes import ROOT, Process, hyperquest_env
 from engine.errors import ConfigError
 from tests.services import REDIS_URL, delete_prefix, redis_available

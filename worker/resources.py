@@ -13,7 +13,7 @@ from app.runner.nudges import NudgePublisher
 from app.runner.priority import prepare_training
 from app.settings import Settings, load_settings
 from engine.devices import resolve_device
-from worker.config import OWN_QUEUE_ENV
+from app.runner.celery_config import OWN_QUEUE_ENV
 
 
 @dataclasses.dataclass(frozen=True)

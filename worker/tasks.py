@@ -12,8 +12,8 @@ from celery import current_app, shared_task
 
 from app.datasets.jobs import compute_baseline, compute_references
 from app.debrief.jobs import branches_planned_by, compute_branch
-from app.runs.service import execute_action
-from worker.config import COMPUTE_BASELINE, COMPUTE_BRANCH, TRAIN_EPOCH
+from app.runs.epoch_job import execute_action
+from app.runner.celery_config import COMPUTE_BASELINE, COMPUTE_BRANCH, TRAIN_EPOCH
 from worker.resources import worker_resources
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Student
-from app.runs import service
+from app.runs import epoch_job, service
 from app.runs.models import ENDED, FAILED, Run
 from engine.actions import Action
 from engine.bots import Observation, RuleBasedBot
@@ -68,7 +68,7 @@ def play_bot_run(session_factory: sessionmaker, dataset_id: int, max_epochs: int
                                                          if k in ("width", "depth", "lr", "dropout")})
         db.commit()
         run_id, student_pk = run.id, student.id
-    service.execute_action(session_factory, action.id, progress, device)
+    epoch_job.execute_action(session_factory, action.id, progress, device)
     history: list[Observation] = []
     kind = "initial"
     while True:
@@ -82,4 +82,4 @@ def play_bot_run(session_factory: sessionmaker, dataset_id: int, max_epochs: int
             db.commit()
             kind, record_id, queued = record.kind, record.id, record.status == "queued"
         if queued:  # an epoch, or the test accuracy once the run has ended
-            service.execute_action(session_factory, record_id, progress, device)
+            epoch_job.execute_action(session_factory, record_id, progress, device)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
-from app.cli import bench, calibrate, datasets, export, lti, migrate, pool, serve, staff, train, worker
+from app.cli import bench, calibrate, datasets, export, lti, migrate, pool, serve, staff, train
 from engine.errors import HyperQuestError
 
-COMMANDS = (serve, worker, migrate, pool, staff, train, datasets, calibrate, bench, export, lti)
+COMMANDS = (serve, migrate, pool, staff, train, datasets, calibrate, bench, export, lti)
+#: Subcommands other packages add (``hyperquest worker`` comes from the worker package): the app
+#: never imports them by name, so app/ does not depend on worker/ (see pyproject's entry points).
+PLUGIN_GROUP = "hyperquest.commands"
+
+
+def plugin_commands() -> list:
+    """The command modules registered under PLUGIN_GROUP by the installed packages, by name."""
+    return [entry.load() for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for command in COMMANDS:
+    for command in (*COMMANDS, *plugin_commands()):
         command.add_parser(subparsers)
     return parser
 

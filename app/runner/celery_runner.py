@@ -28,9 +28,9 @@ from app.debrief import jobs as debrief_jobs
 from app.grades.sender import GradeSender
 from app.runner.notify import Notifier
 from app.runner.nudges import NudgeListener
-from app.runs import service as runs
+from app.runs import dispatch
 from app.settings import Settings
-from worker.config import COMPUTE_BASELINE, COMPUTE_BRANCH, TRAIN_EPOCH, alive_key, make_celery
+from app.runner.celery_config import COMPUTE_BASELINE, COMPUTE_BRANCH, TRAIN_EPOCH, alive_key, make_celery
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +127,13 @@ class CeleryRunner:
             self._background_sent[(kind, job_id)] = time.monotonic()
             return
         with self.session_factory() as db:
-            queue = runs.sticky_queue(db, job_id)
+            queue = dispatch.sticky_queue(db, job_id)
         if queue is not None and not self._alive(queue):
             queue = None  # that worker is gone: any worker may take it (and generate the data once)
         options = {"queue": queue} if queue else {}
         self.celery.send_task(TRAIN_EPOCH, args=[job_id], retry=True, retry_policy=SEND_RETRY_POLICY, **options)
         with self.session_factory() as db:
-            runs.mark_dispatched(db, job_id, queue)
+            dispatch.mark_dispatched(db, job_id, queue)
             db.commit()
 
     def _alive(self, queue: str) -> bool:
@@ -169,8 +169,8 @@ class CeleryRunner:
     def reconcile(self) -> None:
         """Queue for sending every action that is unsent, lost, or stuck with a dead worker."""
         with self.session_factory() as db:
-            actions = runs.actions_to_send(db, self.settings.stale_after_seconds, self.settings.resend_after_seconds)
-            waiting = runs.waiting_on_own_queues(db)
+            actions = dispatch.actions_to_send(db, self.settings.stale_after_seconds, self.settings.resend_after_seconds)
+            waiting = dispatch.waiting_on_own_queues(db)
             background = [("baseline", d) for d in dataset_jobs.pending_baselines(db)]
             background += [("branch", b) for b in debrief_jobs.pending_branches(db, self.settings.stale_after_seconds)]
         # An epoch waiting in the own queue of a worker that died is sent again (to the shared queue).

@@ -27,7 +27,7 @@ def job_functions(session_factory, settings, device: str, stopping, publish: Cal
     hands the branches it planned to ``submit_background``."""
     from app.datasets import jobs as dataset_jobs
     from app.debrief import jobs as debrief_jobs
-    from app.runs import service as runs
+    from app.runs import epoch_job
 
     def check_stopping(*_args) -> None:
         if stopping.is_set():
@@ -38,7 +38,7 @@ def job_functions(session_factory, settings, device: str, stopping, publish: Cal
         publish(run_id)
 
     def run_epoch(action_id: int) -> None:
-        runs.execute_action(session_factory, action_id, progress, device,
+        epoch_job.execute_action(session_factory, action_id, progress, device,
                             stale_after=settings.stale_after_seconds, max_attempts=settings.max_attempts)
         for branch_id in debrief_jobs.branches_planned_by(session_factory, action_id):
             submit_background((BRANCH, branch_id))
@@ -81,13 +81,13 @@ def queue_unfinished(session_factory, submit_action: Callable[[int], None],
     """
     from app.datasets import jobs as dataset_jobs
     from app.debrief import jobs as debrief_jobs
-    from app.runs import service as runs
+    from app.runs import dispatch
 
     with session_factory() as db:
-        runs.requeue_interrupted(db)
+        dispatch.requeue_interrupted(db)
         debrief_jobs.requeue_interrupted(db)
         db.commit()
-        for action_id in runs.pending_actions(db):
+        for action_id in dispatch.pending_actions(db):
             submit_action(action_id)
         for dataset_id in dataset_jobs.pending_baselines(db):
             submit_background((BASELINE, dataset_id))

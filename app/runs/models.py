@@ -9,8 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
 
-# Run.status values.
+# Run.status values ("configuring" too, before the initial configuration: app.runs.service.CONFIGURING).
 QUEUED, TRAINING, READY, ENDED, FAILED = "queued", "training", "ready", "ended", "failed"
+# ActionRecord.status values: waiting for a runner, being trained (or measured), finished, given up.
+ACTION_QUEUED, ACTION_RUNNING, ACTION_DONE, ACTION_FAILED = "queued", "running", "done", "failed"
+#: Statuses of an action a runner still has to finish.
+ACTION_UNFINISHED = (ACTION_QUEUED, ACTION_RUNNING)
 
 
 class Run(Base):
@@ -67,7 +71,7 @@ class ActionRecord(Base):
     kind: Mapped[str] = mapped_column(String(16))  # initial, continue, revert, done
     choices: Mapped[dict] = mapped_column(JSON)
     shown: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued, running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default=ACTION_QUEUED, index=True)  # ACTION_* above
     #: How many times a runner started training this action's epoch (a dead worker's start counts).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: When the epoch was last handed to the task queue (scaled-out mode); None = not sent yet.

@@ -1,50 +1,41 @@
-"""The game's server side: starting runs, taking actions under the rules, and the epoch job."""
+"""The request side of a run: starting it, taking actions under the rules of play (engine.play), ending it.
+
+No torch here: what needs a network (training an epoch, building checkpoint 0, measuring the
+test accuracy) is queued for a runner, which calls app.runs.epoch_job.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import logging
 import math
 import random
-import time
-from typing import Callable
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from app.accounts.models import Student
 from app.classroom.service import allowed_families, class_of
 from app.datasets import service as datasets
-from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
 from app.debrief import planning as debrief_planning
 from app.debrief.retention import kept_checkpoint_ids
-from app.errors import Conflict, Forbidden, JobCancelled, NotFound, WebError
+from app.errors import Conflict, Forbidden, NotFound, WebError
 from app.grades import service as grades
 from app.research import conditions, study
-from app.runs.models import ENDED, FAILED, QUEUED, READY, TRAINING, ActionRecord, CheckpointRecord, EpochRecord, Run
+from app.runs.models import (ACTION_DONE, ACTION_QUEUED, ACTION_UNFINISHED, ENDED, FAILED, QUEUED, ActionRecord,
+                             CheckpointRecord, EpochRecord, Run)
 from app.scenarios import rules as scenario_rules
 from app.settings import Settings
-from engine import checkpoint, play, rules
+from engine import play, rules
 from engine.actions import Action
 from engine.config import INITIAL_CHOICES, HyperParams
 from engine.errors import HyperQuestError
 from engine.ladders import apply_changes
-from engine.session import continue_training
-from engine.training import evaluate, new_state
-
-log = logging.getLogger(__name__)
 
 CONFIGURING = "configuring"
 #: Actions whose job trains an epoch; the others' job (if any) only measures the test accuracy.
 TRAINING_KINDS = ("initial", "continue")
 #: Checkpoints Revert can still reach: the current one and the five before it.
 REACHABLE_CHECKPOINTS = play.REVERT_WINDOW
-
-ProgressSink = Callable[[int, int, int], None]  # (run_id, batches done, batches total)
-
 
 # ----------------------------------------------------------------------------- lookups
 
@@ -87,12 +78,12 @@ def progress_of(run: Run) -> rules.Progress:
     return counters_of(run).progress
 
 
-def _apply(db: Session, run: Run, counters: play.RunCounters) -> None:
+def apply_counters(db: Session, run: Run, counters: play.RunCounters) -> None:
     """Store a transition's counters on the run; a run the transition ended is ended here (debrief, grade)."""
     run.actions_used, run.epoch, run.consecutive_reverts = counters.actions, counters.epoch, counters.consecutive_reverts
     run.best_val_acc = counters.best_val_acc
     if counters.ended and run.status not in (ENDED, FAILED):
-        _end(db, run, counters.end_reason)
+        end_run(db, run, counters.end_reason)
 
 
 def runs_finished(db: Session, student: Student) -> int:
@@ -159,7 +150,7 @@ def configure(db: Session, student: Student, run_id: int, form: dict[str, str], 
     run.initial_config = hparams.as_dict()
     run.config = hparams.as_dict()
     run.status = QUEUED
-    _apply(db, run, play.start(counters_of(run)))
+    apply_counters(db, run, play.start(counters_of(run)))
     action = ActionRecord(run_id=run.id, index=1, kind="initial", choices=hparams.as_dict(), shown=_shown(db, run),
                           **_research_columns(db, student, run, instruments))
     db.add(action)
@@ -221,19 +212,19 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
     )
     db.add(record)
     if action.kind == "continue":
-        _apply(db, run, counters)  # the epoch's own transition (play.after_epoch) comes with the trained epoch
+        apply_counters(db, run, counters)  # the epoch's own transition (play.after_epoch) comes with the trained epoch
         run.status = QUEUED
         run.error = None
     else:
         if action.kind == "revert":
             _revert(db, run, counters)
         else:
-            _apply(db, run, play.finish(counters))
-            _prune_checkpoints(db, run)
+            apply_counters(db, run, play.finish(counters))
+            prune_checkpoints(db, run)
         if needs_test_accuracy(run):
-            record.status = "queued"  # the runner measures the hidden test accuracy: no torch in a request
+            record.status = ACTION_QUEUED  # the runner measures the hidden test accuracy: no torch in a request
         else:
-            record.status = "done"
+            record.status = ACTION_DONE
             record.finished_at = record.created_at
     db.flush()
     return record
@@ -245,16 +236,16 @@ def _revert(db: Session, run: Run, counters: play.RunCounters) -> None:
     path[-1].reverted = True
     previous = path[-2] if len(path) > 1 else None
     run.config = dict(previous.config) if previous else dict(run.initial_config)
-    run.current_checkpoint_id = previous.checkpoint_id if previous else _initial_checkpoint_id(db, run)
-    _apply(db, run, play.after_revert(counters, previous.number if previous else 0))
-    _prune_checkpoints(db, run)
+    run.current_checkpoint_id = previous.checkpoint_id if previous else initial_checkpoint_id(db, run)
+    apply_counters(db, run, play.after_revert(counters, previous.number if previous else 0))
+    prune_checkpoints(db, run)
 
 
-def _initial_checkpoint_id(db: Session, run: Run) -> int | None:
+def initial_checkpoint_id(db: Session, run: Run) -> int | None:
     return db.scalar(select(CheckpointRecord.id).where(CheckpointRecord.run_id == run.id, CheckpointRecord.epoch_number == 0))
 
 
-def _end(db: Session, run: Run, reason: str, debrief: bool = True) -> None:
+def end_run(db: Session, run: Run, reason: str, debrief: bool = True) -> None:
     """Mark the run ended; its hidden test accuracy is measured by a runner (record_test_accuracy).
 
     A player's run also opens its debrief: the default branches are planned (pending, for a runner
@@ -280,301 +271,19 @@ def awaiting_test_accuracy(db: Session, run: Run) -> bool:
     if not needs_test_accuracy(run):
         return False
     return db.scalar(select(func.count()).select_from(ActionRecord).where(
-        ActionRecord.run_id == run.id, ActionRecord.status.in_(("queued", "running")))) > 0
+        ActionRecord.run_id == run.id, ActionRecord.status.in_(ACTION_UNFINISHED))) > 0
 
 
-def record_test_accuracy(db: Session, run: Run, device: str = "cpu") -> None:
-    """Store the hidden test accuracy of the run's best checkpoint (players see it only if allowed)."""
-    if not needs_test_accuracy(run):
-        return
-    blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == run.best_checkpoint_id))
-    if blob is None:
-        return
-    dataset = db.get(DatasetRecord, run.dataset_id)
-    data = datasets.placed(dataset.family, dataset.seed, dataset.size, device)
-    state = checkpoint.from_bytes(blob, device)
-    _, run.test_acc = evaluate(state.network, data.test_x, data.test_y)
-
-
-def _prune_checkpoints(db: Session, run: Run) -> None:
+def prune_checkpoints(db: Session, run: Run) -> None:
     """Keep only what Revert can still reach, the run's best and what its debrief needs; delete the rest."""
     keep = {run.best_checkpoint_id, run.current_checkpoint_id}
     path = path_epochs(db, run)
     keep.update(e.checkpoint_id for e in path[-REACHABLE_CHECKPOINTS:])
     if len(path) < REACHABLE_CHECKPOINTS:
-        keep.add(_initial_checkpoint_id(db, run))
+        keep.add(initial_checkpoint_id(db, run))
     if run.status == ENDED:
         keep = {run.best_checkpoint_id}
     keep |= kept_checkpoint_ids(db, run, path)
     db.execute(
         delete(CheckpointRecord).where(CheckpointRecord.run_id == run.id, CheckpointRecord.id.not_in([k for k in keep if k]))
     )
-
-
-# ----------------------------------------------------------------------------- the epoch job
-
-
-@dataclasses.dataclass
-class _Throttle:
-    """Writes progress at most every ``interval`` seconds: the database is not a metronome."""
-
-    interval: float
-    last: float = 0.0
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
-
-
-#: Defaults of the job's recovery rules (settings override them; see Settings.stale_after_seconds).
-STALE_AFTER_SECONDS = 60.0
-MAX_ATTEMPTS = 3
-
-
-def _claimable(stale_cutoff):
-    """SQL condition: queued, or 'running' by a runner that stopped reporting (it died)."""
-    return or_(
-        ActionRecord.status == "queued",
-        and_(ActionRecord.status == "running", or_(ActionRecord.heartbeat_at.is_(None), ActionRecord.heartbeat_at < stale_cutoff)),
-    )
-
-
-def claim_action(db: Session, action_id: int, stale_after: float, max_attempts: int, device: str = "cpu") -> bool:
-    """Atomically take an action's epoch for this runner; False if it is done, taken, or gave up.
-
-    One conditional UPDATE, so two workers handed the same action (a redelivery, a resend by
-    the reconciler) cannot both train it: the database decides who won.
-    """
-    now = utcnow()
-    cutoff = now - dt.timedelta(seconds=stale_after)
-    claimed = db.execute(
-        update(ActionRecord)
-        .where(ActionRecord.id == action_id, ActionRecord.attempts < max_attempts, _claimable(cutoff))
-        .values(status="running", attempts=ActionRecord.attempts + 1, started_at=now, heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed:
-        return True
-    # Out of attempts: every earlier start died with its runner (e.g. out of memory). Stop here.
-    gave_up = db.execute(
-        update(ActionRecord)
-        .where(ActionRecord.id == action_id, ActionRecord.attempts >= max_attempts, _claimable(cutoff))
-        .values(status="failed", finished_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if gave_up:
-        action = db.get(ActionRecord, action_id)
-        run = db.get(Run, action.run_id)
-        _end(db, run, "stopped: an epoch kept crashing its trainer", debrief=False)
-        run.status = FAILED
-        record_test_accuracy(db, run, device)
-        run.error = (
-            f"Training this epoch stopped its trainer {action.attempts} times (for example by running out of memory), "
-            "so this run has ended. Your best network so far is kept."
-        )
-        _prune_checkpoints(db, run)
-    return False
-
-
-def execute_action(
-    session_factory: sessionmaker,
-    action_id: int,
-    progress: ProgressSink | None = None,
-    device: str = "cpu",
-    stale_after: float = STALE_AFTER_SECONDS,
-    max_attempts: int = MAX_ATTEMPTS,
-    served_by: str | None = None,
-) -> None:
-    """Train the epoch of a queued Continue (or initial) action: the one job every runner calls.
-
-    Idempotent: a done, failed or currently trained action is left alone, and the epoch row is
-    unique per action, so a second delivery of the same job adds nothing. ``served_by`` is the
-    own queue of the worker running it, where the run's next epoch is sent (its data is there).
-    """
-    with session_factory() as db:
-        if db.scalar(select(EpochRecord.id).where(EpochRecord.action_id == action_id)) is not None:
-            db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(status="done"))
-            db.commit()
-            return
-        if not claim_action(db, action_id, stale_after, max_attempts, device):
-            db.commit()  # a give-up is recorded
-            return
-        action = db.get(ActionRecord, action_id)
-        run = db.get(Run, action.run_id)
-        if action.kind not in TRAINING_KINDS:
-            # Done, or a Revert that used the last action: the run has ended and only its test
-            # accuracy is left to measure, here rather than in the request that ended it.
-            record_test_accuracy(db, run, device)
-            action.status, action.finished_at = "done", utcnow()
-            db.commit()
-            if progress:
-                progress(run.id, -1, -1)
-            return
-        dataset = db.get(DatasetRecord, run.dataset_id)
-        checkpoint_id = run.current_checkpoint_id or _initial_checkpoint_id(db, run)
-        if checkpoint_id is None:  # the run's first epoch: its untrained network is built (and kept for Revert) here
-            blob = _store_initial_checkpoint(db, run, dataset)
-        else:
-            blob = db.scalar(select(CheckpointRecord.data).where(CheckpointRecord.id == checkpoint_id))
-        run.status = TRAINING
-        run.progress_done, run.progress_total = 0, 0
-        db.commit()
-        run_id, kind, choices = run.id, action.kind, dict(action.choices)
-    if progress:
-        progress(run_id, 0, 0)
-
-    throttle = _Throttle(0.3)
-
-    def on_batch(done: int, total: int) -> None:
-        if throttle.due() or done == total:
-            with session_factory() as progress_db:
-                progress_db.execute(update(Run).where(Run.id == run_id).values(progress_done=done, progress_total=total))
-                progress_db.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(heartbeat_at=utcnow()))
-                progress_db.commit()
-        if progress:
-            progress(run_id, done, total)  # may raise JobCancelled when the runner stops
-
-    try:
-        data = datasets.placed(dataset.family, dataset.seed, dataset.size, device)
-        state = checkpoint.from_bytes(blob, device)
-        state, metrics, change = continue_training(state, {} if kind == "initial" else choices, data, on_batch)
-        new_blob = checkpoint.to_bytes(state)
-    except JobCancelled:
-        raise  # the action stays "running" and is trained again when a runner starts
-    except Exception as exc:  # the player must see a message, never a stuck page
-        log.exception("epoch of action %s failed", action_id)
-        _fail_action(session_factory, action_id, f"training failed: {exc}")
-        if progress:
-            progress(run_id, -1, -1)
-        return
-
-    try:
-        _record_epoch(session_factory, action_id, state, metrics, change, new_blob, device, served_by)
-    except IntegrityError:
-        # Another runner finished the same action first (we were presumed dead): its epoch stands.
-        log.warning("action %s was already trained by another runner; this result is dropped", action_id)
-    if progress:
-        progress(run_id, -1, -1)
-
-
-def _store_initial_checkpoint(db: Session, run: Run, dataset: DatasetRecord) -> bytes:
-    """Checkpoint 0 of a run: its network as configured, before any training (Revert's way back to the start)."""
-    state = new_state(datasets.generated(dataset.family, dataset.seed, dataset.size),
-                      HyperParams.from_dict(run.initial_config), run.seed)
-    blob = checkpoint.to_bytes(state)
-    db.add(CheckpointRecord(run_id=run.id, epoch_number=0, data=blob, size_bytes=len(blob)))
-    db.flush()
-    return blob
-
-
-def _record_epoch(session_factory: sessionmaker, action_id: int, state, metrics, change, new_blob: bytes,
-                  device: str = "cpu", served_by: str | None = None) -> None:
-    """Store a trained epoch, its checkpoint and the run's new state in one transaction."""
-    with session_factory() as db:
-        action = db.get(ActionRecord, action_id)
-        run = db.get(Run, action.run_id)
-        saved = CheckpointRecord(run_id=run.id, epoch_number=state.epoch, data=new_blob, size_bytes=len(new_blob))
-        db.add(saved)
-        db.flush()
-        epoch = EpochRecord(
-            run_id=run.id,
-            action_id=action.id,
-            number=state.epoch,
-            config=state.hparams.as_dict(),
-            train_loss=_finite(metrics.train_loss),
-            train_acc=metrics.train_acc,
-            val_loss=_finite(metrics.val_loss),
-            val_acc=metrics.val_acc,
-            diverged=metrics.diverged,
-            seconds=metrics.seconds,
-            change=change.as_dict() if change else None,
-            checkpoint_id=saved.id,
-        )
-        db.add(epoch)
-        db.flush()  # the unique action_id is checked here, before the run is touched
-        run.config = state.hparams.as_dict()
-        run.current_checkpoint_id = saved.id
-        counters = counters_of(run)
-        if play.is_new_best(counters, metrics.val_acc, metrics.diverged):
-            run.best_checkpoint_id = saved.id
-        run.status = READY
-        run.progress_done = run.progress_total
-        _apply(db, run, play.after_epoch(counters, state.epoch, metrics.val_acc, metrics.diverged))
-        if run.status == ENDED:  # by a limit
-            record_test_accuracy(db, run, device)
-        action.status = "done"
-        action.finished_at = utcnow()
-        action.worker_queue = served_by
-        db.flush()
-        _prune_checkpoints(db, run)
-        db.commit()
-
-
-def _fail_action(session_factory: sessionmaker, action_id: int, message: str) -> None:
-    """Record a failed epoch: the network is unchanged and the player may act again."""
-    with session_factory() as db:
-        action = db.get(ActionRecord, action_id)
-        run = db.get(Run, action.run_id)
-        action.status = "failed"
-        action.finished_at = utcnow()
-        run.status = READY if run.epoch > 0 else FAILED
-        run.error = message[:2000]
-        db.commit()
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _players_actions():
-    """Actions of human players' runs: a bot's epochs are trained inside its baseline job, never queued."""
-    return (
-        select(ActionRecord.id)
-        .join(Run, Run.id == ActionRecord.run_id)
-        .join(Student, Student.id == Run.student_pk)
-        .where(Student.role != "bot")
-    )
-
-
-def pending_actions(db: Session) -> list[int]:
-    """Actions queued or interrupted mid-epoch (e.g. the process died): to be run again."""
-    return list(db.scalars(_players_actions().where(ActionRecord.status.in_(("queued", "running"))).order_by(ActionRecord.id)))
-
-
-def requeue_interrupted(db: Session) -> int:
-    """Mark every 'running' action queued again: for a single-process runner starting up, none can be alive."""
-    return db.execute(update(ActionRecord).where(ActionRecord.status == "running").values(status="queued")).rowcount
-
-
-def actions_to_send(db: Session, stale_after: float, resend_after: float) -> list[int]:
-    """Actions a scaled-out runner should (re)send: never sent, sent long ago and not started, or stale."""
-    now = utcnow()
-    unsent_or_lost = and_(
-        ActionRecord.status == "queued",
-        or_(ActionRecord.dispatched_at.is_(None), ActionRecord.dispatched_at < now - dt.timedelta(seconds=resend_after)),
-    )
-    dead = and_(ActionRecord.status == "running", ActionRecord.heartbeat_at < now - dt.timedelta(seconds=stale_after))
-    return list(db.scalars(_players_actions().where(or_(unsent_or_lost, dead)).order_by(ActionRecord.id)))
-
-
-def mark_dispatched(db: Session, action_id: int, queue: str | None = None) -> None:
-    """Remember that the action's epoch was just handed to the task queue (``queue``: a worker's own one)."""
-    db.execute(update(ActionRecord).where(ActionRecord.id == action_id)
-               .values(dispatched_at=utcnow(), dispatched_queue=queue))
-
-
-def sticky_queue(db: Session, action_id: int) -> str | None:
-    """The own queue of the worker that trained the latest epoch of this action's run, if any."""
-    run_id = select(ActionRecord.run_id).where(ActionRecord.id == action_id).scalar_subquery()
-    return db.scalar(select(ActionRecord.worker_queue)
-                     .where(ActionRecord.run_id == run_id, ActionRecord.id != action_id, ActionRecord.worker_queue.is_not(None))
-                     .order_by(ActionRecord.index.desc()).limit(1))
-
-
-def waiting_on_own_queues(db: Session) -> list[tuple[int, str]]:
-    """(action, queue) of queued actions sent to a worker's own queue and not started yet."""
-    return list(db.execute(_players_actions().add_columns(ActionRecord.dispatched_queue)
-                           .where(ActionRecord.status == "queued", ActionRecord.dispatched_queue.is_not(None))).tuples())

@@ -1,7 +1,8 @@
 """How the scaled-out mode's Celery is configured: task names, queues and delivery rules.
 
-The web process builds an instance with ``make_celery`` to send tasks by name; workers load
-the one in ``worker.celery_app``, which registers the tasks of ``worker.tasks``.
+It lives on the app side because the web process sends tasks by name with ``make_celery``;
+workers (the ``worker`` package, which depends on ``app``, never the other way round) load
+the instance in ``worker.celery_app``, which registers the tasks of ``worker.tasks``.
 """
 
 from __future__ import annotations

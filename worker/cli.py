@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from celery.utils.nodenames import host_format
 
     from worker.celery_app import app
-    from worker.config import OWN_QUEUE_ENV, own_queue, queue_names
+    from app.runner.celery_config import OWN_QUEUE_ENV, own_queue, queue_names
     from worker.heartbeat import keep_alive
 
     names = queue_names(settings)
