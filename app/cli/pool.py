@@ -215,7 +215,7 @@ def _watch(session_factory, settings, pool_size, families, size, local: LocalJob
 
 def _send_to_workers(settings, dataset_ids: list[int]) -> None:
     """Scaled out: queue one baseline job per dataset; every worker on the baselines queue takes some."""
-    from worker.config import COMPUTE_BASELINE, make_celery
+    from app.runner.celery_config import COMPUTE_BASELINE, make_celery
 
     celery = make_celery(settings)
     try:
