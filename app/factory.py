@@ -23,8 +23,9 @@ from app.health import router as health_router
 from app.instructor.pages import router as instructor_router
 from app.leaderboard.pages import router as leaderboard_router
 from app.lti.pages import router as lti_router
-from app.runner.embedded import EmbeddedRunner
+from app.runner.thread_runner import ThreadRunner
 from app.runner.notify import Notifier
+from app.runner.protocol import Runner
 from app.runner.trainer_process import ProcessRunner
 from app.research.pages import router as research_router
 from app.research.study_pages import router as study_router
@@ -105,10 +106,10 @@ def _prepare_pool(session_factory, settings: Settings) -> None:
         db.commit()
 
 
-def _make_runner(settings: Settings, session_factory, notifier: Notifier):
+def _make_runner(settings: Settings, session_factory, notifier: Notifier) -> Runner:
     """A training process (or threads) in embedded mode; Celery workers when a Redis URL is configured."""
     if settings.embedded:
-        runner_class = ProcessRunner if settings.embedded_runner == "process" else EmbeddedRunner
+        runner_class = ProcessRunner if settings.embedded_runner == "process" else ThreadRunner
         return runner_class(session_factory, settings, notifier, resolve_device(settings.device))
     from app.runner.celery_runner import CeleryRunner  # Celery is imported only where it is used
 

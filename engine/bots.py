@@ -9,7 +9,6 @@ can drive it directly (:func:`play`); both give the same actions for the same hi
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from engine import rules
 from engine.actions import Action
@@ -18,15 +17,9 @@ from engine.datasets import Dataset
 from engine.errors import HyperQuestError
 from engine.game import Game, Outcome
 from engine.ladders import apply_changes
+from engine.numbers import finite
 
 TRAINED_KINDS = ("initial", "continue")
-
-
-def finite(value: float | None) -> float | None:
-    """A metric as the player sees it: non-finite numbers (a diverged loss) become None."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Callable, Iterator
 
 from engine import checkpoint, rules
 from engine.actions import Action
-from engine.bots import Observation, finite
+from engine.bots import Observation
+from engine.numbers import finite
 from engine.datasets import Dataset
 from engine.game import Game, Outcome
 from engine.training import DeviceData, ProgressCallback, evaluate, place

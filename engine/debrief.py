@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 
 from engine import rules
 from engine.config import HyperParams
+from engine.numbers import finite
 
 TRAINED_KINDS = ("initial", "continue")
 GROWABLE = ("width", "depth")
@@ -466,13 +467,6 @@ def kept_epochs(path: Sequence[EpochPoint], max_epochs: int = rules.MAX_EPOCHS) 
 
 # --- adapter -----------------------------------------------------------------------------------
 
-def _finite(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _grown(change) -> tuple[str, ...]:
     if change is None:
         return ()
@@ -493,8 +487,8 @@ def steps_from_outcomes(outcomes) -> list[Step]:
         number = getattr(outcome, "epoch", None)
         depth = number if isinstance(number, int) and not isinstance(number, bool) else depth + 1
         point = EpochPoint(
-            number=depth, train_loss=_finite(metrics.train_loss), train_acc=_finite(metrics.train_acc),
-            val_loss=_finite(metrics.val_loss), val_acc=_finite(metrics.val_acc), diverged=bool(metrics.diverged),
+            number=depth, train_loss=finite(metrics.train_loss), train_acc=finite(metrics.train_acc),
+            val_loss=finite(metrics.val_loss), val_acc=finite(metrics.val_acc), diverged=bool(metrics.diverged),
             config=outcome.config, grown=_grown(getattr(outcome, "change", None)),
         )
         steps.append(Step(outcome.kind, point))

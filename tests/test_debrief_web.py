@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.debrief.models import BranchRecord
 from app.debrief.planning import MAX_BRANCHES
-from app.runner.embedded import EmbeddedRunner
+from app.runner.thread_runner import ThreadRunner
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run
 from tests.test_instructor import staff_login
 from tests.services import wait_for as wait_for_processes
@@ -120,7 +120,7 @@ def test_a_branch_interrupted_by_a_runner_stop_is_played_again_by_the_next_runne
         stopped = {b.id: b for b in _branches(player, run_id)}[running.id]
         assert stopped.status == "pending" and stopped.bot_run_id is None
         state = player.app.state
-        runner = EmbeddedRunner(state.session_factory, state.settings, state.notifier)
+        runner = ThreadRunner(state.session_factory, state.settings, state.notifier)
         runner.start()
         try:
             branches = wait_for(lambda: _all_done(player, run_id), BRANCH_TIMEOUT, "the branches after a restart")

@@ -43,3 +43,22 @@ def test_the_engine_never_imports_the_app_or_the_worker():
     offenders = {str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] in ("app", "worker"))
                  for path in (ROOT / "engine").rglob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_every_runner_keeps_the_runner_contract():
+    """The written Protocol (app.runner.protocol.Runner) is what each runner class implements, method by method."""
+    import inspect
+
+    from app.runner.celery_runner import CeleryRunner
+    from app.runner.protocol import Runner
+    from app.runner.thread_runner import ThreadRunner
+    from app.runner.trainer_process import ProcessRunner
+
+    wanted = {name for name, member in inspect.getmembers(Runner) if inspect.isfunction(member) and not name.startswith("_")}
+    assert wanted == {"start", "stop", "submit_action", "submit_baseline", "submit_branch", "submit_grades"}
+    for runner in (ThreadRunner, ProcessRunner, CeleryRunner):
+        missing = {name for name in wanted if not callable(getattr(runner, name, None))}
+        assert not missing, f"{runner.__name__} lacks {sorted(missing)}"
+        for name in wanted:  # same parameters, so a caller written against the Protocol works with each
+            expected = list(inspect.signature(getattr(Runner, name)).parameters)
+            assert list(inspect.signature(getattr(runner, name)).parameters) == expected, f"{runner.__name__}.{name}"

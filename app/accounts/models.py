@@ -10,6 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db.base import Base, utcnow
 
 
+#: Student.role of the automatic players (the baselines' bot, the debrief's branches): they play
+#: the game by its rules but are no one's account, so boards, dashboards and exports leave them out.
+BOT_ROLE = "bot"
+
+
 def name_key(name: str) -> str:
     """How a name is compared at login: spacing and capitals do not matter."""
     return " ".join(name.split()).casefold()
@@ -36,6 +41,16 @@ class Student(Base):
     #: The class the player belongs to (an LMS course launched via LTI); None is the default class (row 1).
     class_id: Mapped[int | None] = mapped_column(ForeignKey("class_settings.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def is_bot(self) -> bool:
+        """An automatic player, not a person."""
+        return self.role == BOT_ROLE
+
+
+def is_human():
+    """SQL condition on Student: a person (not an automatic player)."""
+    return Student.role != BOT_ROLE
 
 
 class SurveyResponse(Base):

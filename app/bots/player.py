@@ -10,15 +10,12 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Student
+from app.accounts.models import BOT_ROLE, Student
 from app.runs import epoch_job, service
 from app.runs.models import ENDED, FAILED, Run
 from engine.actions import Action
 from engine.bots import Observation, RuleBasedBot
 from engine.config import HyperParams
-
-BOT_ROLE = "bot"
-
 
 def bot_student(db: Session, policy) -> Student:
     """The Student row a policy plays as (created on first use)."""

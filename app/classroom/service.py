@@ -50,7 +50,7 @@ def class_of(db: Session, member, settings: Settings) -> ClassSettings:
 
 def visible_to(staff, student) -> bool:
     """An instructor sees the players of their own class only (bots belong to no class)."""
-    return student.role == "bot" or class_id_of(student) == class_id_of(staff)
+    return student.is_bot or class_id_of(student) == class_id_of(staff)
 
 
 def in_class(column, class_id: int):

@@ -25,7 +25,8 @@ from app.debrief.models import DONE, FAILED, PENDING, RUNNING, BranchRecord
 from app.errors import JobCancelled
 from app.runs.models import ENDED, ActionRecord, CheckpointRecord, EpochRecord, Run
 from engine import branches as engine_branches
-from engine.bots import RuleBasedBot, finite
+from engine.bots import RuleBasedBot
+from engine.numbers import finite
 
 log = logging.getLogger(__name__)
 

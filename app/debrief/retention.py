@@ -8,18 +8,16 @@ released (every branch the player may ask for is computed, or the player started
 
 from __future__ import annotations
 
-import math
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Student
+from app.accounts.models import BOT_ROLE, Student
 from app.runs.models import ActionRecord, EpochRecord, Run
 from engine import debrief
 from engine.config import HyperParams
+from engine.numbers import finite
 
-#: Student.role of the automatic players (the baselines' bot and the debrief's branches).
-BOT_ROLE = "bot"
 
 
 def is_player_run(db: Session, run: Run) -> bool:
@@ -29,16 +27,12 @@ def is_player_run(db: Session, run: Run) -> bool:
     return db.scalar(select(Student.role).where(Student.id == run.student_pk)) != BOT_ROLE
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 def epoch_point(epoch: EpochRecord) -> debrief.EpochPoint:
     """One stored epoch as the engine's debrief sees it."""
     grown = tuple(s["knob"] for s in (epoch.change or {}).get("steps", []) if s.get("direction") == "up")
     return debrief.EpochPoint(
-        number=epoch.number, train_loss=_finite(epoch.train_loss), train_acc=_finite(epoch.train_acc),
-        val_loss=_finite(epoch.val_loss), val_acc=_finite(epoch.val_acc), diverged=bool(epoch.diverged),
+        number=epoch.number, train_loss=finite(epoch.train_loss), train_acc=finite(epoch.train_acc),
+        val_loss=finite(epoch.val_loss), val_acc=finite(epoch.val_acc), diverged=bool(epoch.diverged),
         config=HyperParams.from_dict(epoch.config), grown=grown,
     )
 

@@ -103,7 +103,7 @@ def plan_for_ended_run(db: Session, run) -> list[GradePost]:
     if run.parent_run_id is not None:
         return []
     student = db.get(Student, run.student_pk)
-    if student is None or student.role == "bot":
+    if student is None or student.is_bot:
         return []
     row = db.get(ClassSettings, class_id_of(student))
     if row is None:

@@ -120,7 +120,7 @@ def student_page(student_pk: RecordId, request: Request, db: Session = Depends(g
     """One student's runs."""
     staff = require_role(request, db, INSTRUCTOR)
     student = db.get(Student, student_pk)
-    if student is None or student.role == "bot":
+    if student is None or student.is_bot:
         raise NotFound(f"there is no student {student_pk}")
     _check_class(db, staff, student)
     return _page(request, db, "instructor/student.html", {"who": student, "runs": service.student_runs(db, student),

@@ -10,7 +10,7 @@ import statistics
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Student, SurveyResponse
+from app.accounts.models import Student, SurveyResponse, is_human
 from app.classroom.service import in_class
 from app.datasets.models import DatasetRecord
 from app.leaderboard.service import normalised_score, overall
@@ -25,7 +25,7 @@ SCORE_BUCKETS = ((None, 0.0, "below the default"), (0.0, 0.5, "0 to 0.5"), (0.5,
 
 def _students(class_id: int):
     """The class's human players (a query)."""
-    return select(Student).where(Student.role != "bot", in_class(Student.class_id, class_id))
+    return select(Student).where(is_human(), in_class(Student.class_id, class_id))
 
 
 def _player_runs(db: Session, class_id: int) -> list[tuple[Run, Student, DatasetRecord]]:
@@ -33,7 +33,7 @@ def _player_runs(db: Session, class_id: int) -> list[tuple[Run, Student, Dataset
         select(Run, Student, DatasetRecord)
         .join(Student, Student.id == Run.student_pk)
         .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
-        .where(Student.role != "bot", in_class(Student.class_id, class_id))
+        .where(is_human(), in_class(Student.class_id, class_id))
         .order_by(Run.id)
     ).all())
 

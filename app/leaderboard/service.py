@@ -15,7 +15,7 @@ import statistics
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Student
+from app.accounts.models import Student, is_human
 from app.classroom.service import class_id_of, in_class
 from app.datasets.models import DatasetRecord
 from app.runs.models import ENDED, Run
@@ -45,7 +45,7 @@ def _finished_player_runs(db: Session, scenario_id: int | None = None, class_id:
         select(Run, Student, DatasetRecord)
         .join(Student, Student.id == Run.student_pk)
         .join(DatasetRecord, DatasetRecord.id == Run.dataset_id)
-        .where(Run.status == ENDED, Run.best_val_acc.is_not(None), Student.role != "bot", of_board)
+        .where(Run.status == ENDED, Run.best_val_acc.is_not(None), is_human(), of_board)
     )
     if class_id is not None:
         query = query.where(in_class(Student.class_id, class_id))

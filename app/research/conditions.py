@@ -6,12 +6,12 @@ it, and the submit that follows recomputes it to record what was shown, so both 
 
 from __future__ import annotations
 
-import math
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.runs.models import READY, ActionRecord, EpochRecord, Run
+from engine.numbers import finite
 
 CONTROL, TIP, SUGGESTION = "control", "tip", "suggestion"
 
@@ -49,10 +49,6 @@ KNOB_WORDS = {"lr": "learning rate", "weight_decay": "weight decay", "dropout": 
 TRAINED = ("initial", "continue")
 
 
-def _finite(value: float | None) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def _fmt(value: float | int) -> str:
     return f"{value:g}"
 
@@ -79,7 +75,7 @@ def _tip(path: list[EpochRecord]) -> dict:
     """The tip for a run whose current path is ``path`` (at least one epoch)."""
     last = path[-1]
     prev = path[-2] if len(path) > 1 else None
-    if last.diverged or _finite(last.train_loss) is None or _finite(last.val_loss) is None:
+    if last.diverged or finite(last.train_loss) is None or finite(last.val_loss) is None:
         concept = "divergence"
     elif prev is not None and last.val_acc < prev.val_acc - VAL_FALL and last.train_acc > prev.train_acc:
         concept = "overfitting"
@@ -96,7 +92,7 @@ def _plateaued(path: list[EpochRecord]) -> bool:
     """No new best validation accuracy in the last epochs, or a training loss that barely moves."""
     recent, earlier = path[-PLATEAU_EPOCHS:], path[:-PLATEAU_EPOCHS]
     no_new_best = max(e.val_acc for e in recent) <= max(e.val_acc for e in earlier)
-    losses = [_finite(e.train_loss) for e in recent]
+    losses = [finite(e.train_loss) for e in recent]
     flat = all(v is not None for v in losses) and losses[0] > 0 and abs(losses[-1] - losses[0]) / losses[0] < PLATEAU_LOSS
     return no_new_best or flat
 
@@ -111,13 +107,13 @@ def _observations(run: Run, steps: list[tuple[ActionRecord, list[EpochRecord]]])
         reverts = reverts + 1 if action.kind == "revert" else 0
         last = path[-1] if path else None
         for e in path:
-            if not e.diverged and _finite(e.val_acc) is not None and (best is None or e.val_acc > best):
+            if not e.diverged and finite(e.val_acc) is not None and (best is None or e.val_acc > best):
                 best = e.val_acc
         history.append(Observation(
             action=action.index, epoch=last.number if last else 0,
             config=HyperParams.from_dict(dict(last.config) if last else dict(run.initial_config)),
-            train_loss=_finite(last.train_loss) if last else None, train_acc=_finite(last.train_acc) if last else None,
-            val_loss=_finite(last.val_loss) if last else None, val_acc=_finite(last.val_acc) if last else None,
+            train_loss=finite(last.train_loss) if last else None, train_acc=finite(last.train_acc) if last else None,
+            val_loss=finite(last.val_loss) if last else None, val_acc=finite(last.val_acc) if last else None,
             diverged=bool(last.diverged) if last else False, best_val_acc=best, consecutive_reverts=reverts,
             kind=action.kind,
         ))
@@ -127,7 +123,7 @@ def _observations(run: Run, steps: list[tuple[ActionRecord, list[EpochRecord]]])
         history[-1] = Observation(
             action=run.actions_used, epoch=run.epoch, config=HyperParams.from_dict(dict(run.config)),
             train_loss=last.train_loss, train_acc=last.train_acc, val_loss=last.val_loss, val_acc=last.val_acc,
-            diverged=last.diverged, best_val_acc=_finite(run.best_val_acc), consecutive_reverts=run.consecutive_reverts,
+            diverged=last.diverged, best_val_acc=finite(run.best_val_acc), consecutive_reverts=run.consecutive_reverts,
             kind=last.kind,
         )
     return history

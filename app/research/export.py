@@ -29,18 +29,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Student, SurveyResponse
+from app.accounts.models import BOT_ROLE, Student, SurveyResponse, is_human
 from app.classroom.service import class_id_of
 from app.datasets.models import DatasetRecord
 from app.paths import ROOT
 from app.research.export_doc import schema_markdown
 from app.research.export_formats import FORMATS, WRITERS, ExportError, check_format, table_csv, table_jsonl
 from app.research.export_schema import CONFIG_KEYS, SCHEMA_VERSION, TABLES, TYPES, Column, Table
-from app.research.export_scope import BOT_ROLE, ClassFlags, Scope, class_flags, excluded_player, export_scope
+from app.research.export_scope import ClassFlags, Scope, class_flags, excluded_player, export_scope
 from app.research.export_timing import Clocks, ExactTimesRefused, TimeOptions, as_utc, check_allowed, timestamp
 from app.research.instruments import CONFIDENCE_HALF_WIDTH, calibrations_by_student
 from app.research.models import Assignment
 from app.runs.models import ActionRecord, EpochRecord, Run
+from engine.numbers import finite
 
 __all__ = [
     "BOT_ROLE", "CONFIG_KEYS", "FORMATS", "SCHEMA_DOC", "SCHEMA_VERSION", "TABLES", "TYPES", "Column", "ExactTimesRefused",
@@ -82,19 +83,12 @@ def bot_pseudonym(student: Student, key: bytes) -> str:
 
 def player_of(student: Student, key: bytes) -> tuple[str, str]:
     """(pseudonym, player_kind) of a Student row."""
-    if student.role == BOT_ROLE:
+    if student.is_bot:
         return bot_pseudonym(student, key), BOT_KIND
     return pseudonym(student.student_id, student.name_key, key), STUDENT_KIND
 
 
 # ----------------------------------------------------------------------------- values
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _clean_json(value: Any) -> Any:
@@ -142,7 +136,7 @@ class _Context:
     def condition(self, student_pk: int) -> str | None:
         """The player's assigned condition; automatic players have none."""
         student = self.students.get(student_pk)
-        return None if student is None or student.role == BOT_ROLE else self.conditions.get(student_pk)
+        return None if student is None or student.is_bot else self.conditions.get(student_pk)
 
     def run_owners(self) -> dict[int, int]:
         """Run.id -> Run.student_pk of every exported run."""
@@ -161,7 +155,7 @@ def participant_rows(ctx: _Context) -> list[dict]:
     calibrations = calibrations_by_student(db)
     rows = []
     for student in ctx.students.values():
-        if student.role == BOT_ROLE or student.id in ctx.scope.students:
+        if student.is_bot or student.id in ctx.scope.students:
             continue
         survey = surveys.get(student.id)
         answered = survey.created_at if survey else None
@@ -181,8 +175,8 @@ def participant_rows(ctx: _Context) -> list[dict]:
                 "runs_started": started.get(student.id, 0),
                 "runs_ended": ended.get(student.id, 0),
                 "predictions": predicted.get(student.id, 0),
-                "calibration_mae": _finite(calibration.mean_absolute_error) if calibration else None,
-                "calibration_inside_share": _finite(calibration.inside_share) if calibration else None,
+                "calibration_mae": finite(calibration.mean_absolute_error) if calibration else None,
+                "calibration_inside_share": finite(calibration.inside_share) if calibration else None,
                 "joined_at": clocks.exact(student.created_at),
                 "survey_answered_at": clocks.exact(answered),
             })
@@ -205,12 +199,12 @@ def dataset_rows(db: Session) -> list[dict]:
             "val_examples": d.val_examples,
             "test_examples": d.test_examples,
             "baseline_status": d.baseline_status,
-            "baseline_default": _finite(d.baseline_default),
-            "baseline_linear": _finite(d.baseline_linear),
-            "baseline_bot": _finite(d.baseline_bot),
+            "baseline_default": finite(d.baseline_default),
+            "baseline_linear": finite(d.baseline_linear),
+            "baseline_bot": finite(d.baseline_bot),
             "bot_run_id": d.bot_run_id,
-            "baseline_random": _finite(d.baseline_random),
-            "baseline_oracle": _finite(d.baseline_oracle),
+            "baseline_random": finite(d.baseline_random),
+            "baseline_oracle": finite(d.baseline_oracle),
             "oracle_schedule": d.oracle_schedule,
             "created_at": timestamp(d.created_at),
         })
@@ -245,8 +239,8 @@ def run_rows(ctx: _Context) -> list[dict]:
                 "final_config": _clean_json(dict(run.config or {})),
                 "epochs": run.epoch,
                 "actions": run.actions_used,
-                "best_val_acc": _finite(run.best_val_acc),
-                "test_acc": _finite(run.test_acc),
+                "best_val_acc": finite(run.best_val_acc),
+                "test_acc": finite(run.test_acc),
                 "end_reason": run.end_reason,
                 "parent_run_id": run.parent_run_id,
                 "parent_epoch": run.parent_epoch,
@@ -280,9 +274,9 @@ def epoch_rows(ctx: _Context) -> list[dict]:
                 "action_index": action_index.get(epoch.action_id),
                 "condition": ctx.condition(owners[epoch.run_id]),
                 **{f"config_{k}": config.get(k) for k in CONFIG_KEYS},
-                "train_loss": _finite(epoch.train_loss),
+                "train_loss": finite(epoch.train_loss),
                 "train_acc": epoch.train_acc,
-                "val_loss": _finite(epoch.val_loss),
+                "val_loss": finite(epoch.val_loss),
                 "val_acc": epoch.val_acc,
                 "diverged": bool(epoch.diverged),
                 "reverted": bool(epoch.reverted),
@@ -323,13 +317,13 @@ def action_rows(ctx: _Context) -> list[dict]:
                 "trained_epoch": trained.get(action.id),
                 "shown_action": shown.get("action"),
                 "shown_epoch": shown.get("epoch"),
-                "shown_best_val_acc": _finite(shown.get("best_val_acc")),
-                "shown_train_loss": _finite(shown.get("train_loss")),
-                "shown_train_acc": _finite(shown.get("train_acc")),
-                "shown_val_loss": _finite(shown.get("val_loss")),
-                "shown_val_acc": _finite(shown.get("val_acc")),
+                "shown_best_val_acc": finite(shown.get("best_val_acc")),
+                "shown_train_loss": finite(shown.get("train_loss")),
+                "shown_train_acc": finite(shown.get("train_acc")),
+                "shown_val_loss": finite(shown.get("val_loss")),
+                "shown_val_acc": finite(shown.get("val_acc")),
                 "shown_config": _clean_json(dict(shown.get("config") or {})),
-                "prediction": _finite(action.prediction),
+                "prediction": finite(action.prediction),
                 "confidence": action.confidence,
                 "confidence_half_width": CONFIDENCE_HALF_WIDTH.get(action.confidence),
                 "reasons": _clean_json(list(action.reasons)) if action.reasons else None,
@@ -369,7 +363,7 @@ def table_counts(db: Session) -> dict[str, int]:
     def outside(column):
         return column.not_in(scope.runs) if scope.runs else column.is_not(None)
 
-    humans = select(func.count()).select_from(Student).where(Student.role != BOT_ROLE)
+    humans = select(func.count()).select_from(Student).where(is_human())
     if scope.students:
         humans = humans.where(Student.id.not_in(scope.students))
     return {

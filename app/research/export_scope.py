@@ -12,14 +12,12 @@ from app.classroom.models import ClassSettings
 from app.classroom.service import class_id_of
 from app.runs.models import Run
 
-#: Student.role of automatic players; every other role is a human participant.
-BOT_ROLE = "bot"
 
 
 def excluded_player(student: Student, research_enabled: bool) -> bool:
     """True when nothing of this human player may be exported: they declined consent, or the class
     runs a study (``research_enabled``) and they have not consented. Bots are never excluded."""
-    if student.role == BOT_ROLE:
+    if student.is_bot:
         return False
     return student.consented is False or (research_enabled and student.consented is not True)
 

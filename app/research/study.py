@@ -23,12 +23,11 @@ from app.research.models import Assignment
 from app.settings import Settings
 
 UNANSWERED = "unanswered"
-BOT_ROLE = "bot"
 
 
 def consent_due(student: Student, row: ClassSettings) -> bool:
     """True when the class runs a study and the player has not answered its current consent text."""
-    if not row.research_enabled or student.role == BOT_ROLE:
+    if not row.research_enabled or student.is_bot:
         return False
     return student.consented is None or student.consent_version != row.consent_version
 
@@ -107,7 +106,7 @@ def ensure_assignment(db: Session, student: Student, settings: Settings) -> str 
     from app.research.export import pseudonym  # the exporter's pseudonym, so the draw is reproducible from an export
 
     row = class_of(db, student, settings)
-    if not row.research_enabled or not row.arms or student.role == BOT_ROLE or consent_due(student, row) \
+    if not row.research_enabled or not row.arms or student.is_bot or consent_due(student, row) \
             or student.consented is not True:
         return None
     # Serialise draws (PostgreSQL): two players counted at once could both fill the same arm.
@@ -130,7 +129,7 @@ def ensure_assignment(db: Session, student: Student, settings: Settings) -> str 
 
 def condition_of(db: Session, student: Student) -> str | None:
     """The player's experimental condition (None: no experiment, no consent, or a bot)."""
-    if student.role == BOT_ROLE or student.consented is not True:
+    if student.is_bot or student.consented is not True:
         return None
     row = db.get(ClassSettings, class_id_of(student))  # a read: no settings row means no study
     if row is None or not row.research_enabled:

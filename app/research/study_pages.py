@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.accounts.models import Student
+from app.accounts.models import Student, is_human
 from app.classroom.models import ClassSettings
 from app.classroom.service import class_of
 from app.errors import Forbidden, WebError
@@ -110,7 +110,7 @@ def apply_study_form(row: ClassSettings, form: dict) -> None:
 
 
 def _consent_counts(db: Session, row: ClassSettings) -> dict:
-    students = select(Student).where(Student.role != "bot")
+    students = select(Student).where(is_human())
     current = [Student.consent_version == row.consent_version]
     return {
         "agreed": db.scalar(select(func.count()).select_from(students.where(Student.consented.is_(True), *current).subquery())),

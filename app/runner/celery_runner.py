@@ -40,7 +40,7 @@ SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0
 
 
 class CeleryRunner:
-    """Same interface as EmbeddedRunner: ``start``, ``stop``, ``submit_action``, ``submit_baseline``."""
+    """The scaled-out runner (app.runner.protocol.Runner): jobs go to Celery workers over Redis."""
 
     def __init__(self, session_factory: sessionmaker, settings: Settings, notifier: Notifier) -> None:
         self.session_factory = session_factory

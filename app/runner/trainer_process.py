@@ -33,7 +33,7 @@ PROCESS_CHECK_SECONDS = 1.0
 
 
 class ProcessRunner:
-    """Same interface as the thread runner; the jobs run in one child process with two threads."""
+    """The embedded default (app.runner.protocol.Runner): the jobs run in one child process with two threads."""
 
     def __init__(self, session_factory, settings: Settings, notifier: Notifier, device: str = "cpu") -> None:
         self.session_factory = session_factory

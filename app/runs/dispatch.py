@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Student
+from app.accounts.models import Student, is_human
 from app.db.base import utcnow
 from app.runs.models import ACTION_QUEUED, ACTION_RUNNING, ACTION_UNFINISHED, ActionRecord, Run
 
@@ -18,7 +18,7 @@ def _players_actions():
         select(ActionRecord.id)
         .join(Run, Run.id == ActionRecord.run_id)
         .join(Student, Student.id == Run.student_pk)
-        .where(Student.role != "bot")
+        .where(is_human())
     )
 
 

@@ -27,7 +27,7 @@ from app.runs.models import (ACTION_DONE, ACTION_FAILED, ACTION_QUEUED, ACTION_R
 from app.runs.service import (TRAINING_KINDS, apply_counters, counters_of, end_run, initial_checkpoint_id,
                               needs_test_accuracy, prune_checkpoints)
 from engine import checkpoint, play
-from engine.bots import finite
+from engine.numbers import finite
 from engine.config import HyperParams
 from engine.session import continue_training
 from engine.training import evaluate, new_state

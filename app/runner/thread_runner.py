@@ -1,4 +1,4 @@
-"""The embedded mode's thread runner (``HYPERQUEST_EMBEDDED_RUNNER=thread``): training on server threads.
+"""The thread runner (``HYPERQUEST_EMBEDDED_RUNNER=thread``): training on server threads (a Runner, app.runner.protocol).
 
 The default runner trains in a child process instead (app/runner/trainer_process.py); this one
 starts instantly, which the in-process tests rely on. One thread trains players' epochs in
@@ -21,8 +21,8 @@ from app.runner.priority import prepare_training
 from app.settings import Settings
 
 
-class EmbeddedRunner:
-    """Two daemon threads fed by queues of IDs."""
+class ThreadRunner:
+    """Training on two daemon threads of the server, fed by queues of IDs."""
 
     def __init__(self, session_factory: sessionmaker, settings: Settings, notifier: Notifier, device: str = "cpu") -> None:
         self.session_factory = session_factory
