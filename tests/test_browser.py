@@ -124,11 +124,11 @@ def test_play_a_whole_game(server, browser, request):
     page.click("main form button[type=submit]")
     page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
     expect(page.locator("text=Action 1 of max 60")).to_be_visible()
-    expect(page.locator("text=(After training 1 of max 30 epochs)")).to_be_visible()
+    expect(page.locator("text=After training 1 of max 30 epochs on the current network")).to_be_visible()
 
     for _ in range(2):
         submit_training(page)
-    expect(page.locator("text=(After training 3 of max 30 epochs)")).to_be_visible()
+    expect(page.locator("text=After training 3 of max 30 epochs on the current network")).to_be_visible()
     shot(page, f"{mode}-05-training")
 
     page.check("#width-up")
@@ -144,7 +144,7 @@ def test_play_a_whole_game(server, browser, request):
 
     page.check("input[name=kind][value=revert]")
     submit_training(page)
-    expect(page.locator("text=(After training 4 of max 30 epochs)")).to_be_visible()
+    expect(page.locator("text=After training 4 of max 30 epochs on the current network (5 trained in all, 1 reverted)")).to_be_visible()
     shot(page, f"{mode}-07-after-revert")
 
     page.check("input[name=kind][value=done]")

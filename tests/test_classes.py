@@ -12,7 +12,7 @@ from app.research import export
 from tests.lti_platform import INSTRUCTOR
 from tests.test_grades import play_one_run, tool
 from tests.test_instructor import staff_login
-from tests.test_lti import database_url, launch, lms, register  # noqa: F401  (fixtures)
+from tests.test_lti import launch, lms, register  # noqa: F401  (lms: a fixture)
 from tests.webutil import Player
 
 

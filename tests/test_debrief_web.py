@@ -13,7 +13,7 @@ from app.runner.thread_runner import ThreadRunner
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run
 from tests.test_instructor import staff_login
 from tests.services import wait_for as wait_for_processes
-from tests.test_web_game import database_url, ready_player  # noqa: F401  (the fixture runs each test on both backends)
+from tests.test_web_game import ready_player
 from tests.webutil import Player, game
 
 BRANCH_TIMEOUT = 300

@@ -42,6 +42,7 @@ from app.settings import Settings
 from app.staff.service import create_account
 from engine.config import INITIAL_CHOICES, KNOBS
 from engine.datasets import FAMILIES
+from tests.conftest import BACKENDS, backend_url
 from tests.webutil import GameTestClient, Player, game
 
 PASSWORD = "correct horse battery"
@@ -238,13 +239,12 @@ def staff_client(app, username: str, role: str) -> GameTestClient:
     return client
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory):
     overrides = {"pool_size": 1}
     if "rate_limits_enabled" in Settings.model_fields:
         overrides["rate_limits_enabled"] = False  # fuzz the handlers, not the rate limiter's 429
-    path = tmp_path_factory.mktemp("fuzz")
-    with game(f"sqlite:///{path}/fuzz.sqlite3", **overrides) as player:
+    with backend_url(request.param, tmp_path_factory.mktemp("fuzz")) as url, game(url, **overrides) as player:
         app = player.app
         # Another student with a run (for "someone else's run": 403).
         other = Player(GameTestClient(app), app)

@@ -16,7 +16,7 @@ from app.grades.models import PENDING, SENT, SUPERSEDED, GradePost
 from app.lti.models import LtiContext
 from tests.lti_platform import INSTRUCTOR, Platform
 from tests.services import wait_for
-from tests.test_lti import database_url, launch, lms, register  # noqa: F401  (fixtures)
+from tests.test_lti import launch, lms, register  # noqa: F401  (lms: a fixture)
 from tests.webutil import GameTestClient, Player
 from tests.webutil import test_settings as settings_for
 

@@ -42,8 +42,8 @@ def finished_run(player, **knobs) -> int:
     return run_id
 
 
-def test_baselines_are_real_and_the_bot_run_is_stored_like_a_players(tmp_path):
-    with game(f"sqlite:///{tmp_path}/b.sqlite3", pool_size=1, baseline_epochs=3) as player:
+def test_baselines_are_real_and_the_bot_run_is_stored_like_a_players(database_url):
+    with game(database_url, pool_size=1, baseline_epochs=3) as player:
         ready_player(player)
         run_id = player.start()  # waits until the pool dataset has all three baselines
         with player.app.state.session_factory() as db:
@@ -79,8 +79,8 @@ def test_normalised_score():
     assert normalised_score(0.6, None, 0.9) is None
 
 
-def test_leaderboard_order_and_normalisation(tmp_path):
-    with game(f"sqlite:///{tmp_path}/l.sqlite3") as player:
+def test_leaderboard_order_and_normalisation(database_url):
+    with game(database_url) as player:
         factory = player.app.state.session_factory
         with factory() as db:
             easy = DatasetRecord(family="shapes", seed=901, size="tiny", num_classes=4, input_shape=[3, 32, 32],
@@ -118,8 +118,8 @@ def test_leaderboard_order_and_normalisation(tmp_path):
         assert "normalised score" in page and "Updated live" in page
 
 
-def test_students_and_researchers_get_403_on_instructor_pages(tmp_path):
-    with game(f"sqlite:///{tmp_path}/i.sqlite3") as player:
+def test_students_and_researchers_get_403_on_instructor_pages(database_url):
+    with game(database_url) as player:
         paths = ["/instructor", "/instructor/students/1", "/instructor/runs/1/replay", "/instructor/runs/1/replay.json",
                  "/instructor/settings", "/instructor/standings.csv"]
         for path in paths:  # anonymous: sent to the staff login
@@ -135,8 +135,8 @@ def test_students_and_researchers_get_403_on_instructor_pages(tmp_path):
             assert player.client.get(path).status_code == 403, path
 
 
-def test_wrong_staff_password_is_one_message(tmp_path):
-    with game(f"sqlite:///{tmp_path}/p.sqlite3") as player:
+def test_wrong_staff_password_is_one_message(database_url):
+    with game(database_url) as player:
         staff_login(player, "prof1", "instructor")
         player.client.post("/staff/logout")
         wrong = player.client.post("/staff/login", data={"username": "prof1", "password": "nope-nope-nope"})
@@ -145,8 +145,8 @@ def test_wrong_staff_password_is_one_message(tmp_path):
         assert "Unknown username or wrong password." in wrong.text and "Unknown username or wrong password." in unknown.text
 
 
-def test_dashboard_replay_and_standings(tmp_path):
-    with game(f"sqlite:///{tmp_path}/d.sqlite3", pool_size=1) as player:
+def test_dashboard_replay_and_standings(database_url):
+    with game(database_url, pool_size=1) as player:
         ready_player(player, "s1")
         run_id = finished_run(player)
         player.client.post("/logout")
@@ -176,8 +176,8 @@ def test_dashboard_replay_and_standings(tmp_path):
         assert player.client.get("/instructor/runs/999/replay").status_code == 404
 
 
-def test_class_settings_code_pool_and_test_accuracy(tmp_path):
-    with game(f"sqlite:///{tmp_path}/c.sqlite3", pool_size=1) as player:
+def test_class_settings_code_pool_and_test_accuracy(database_url):
+    with game(database_url, pool_size=1) as player:
         ready_player(player, "s1")
         run_id = finished_run(player)
         assert "hidden test split" not in player.client.get(f"/runs/{run_id}/result").text

@@ -19,20 +19,8 @@ from app.lti.services import access_token
 from app.staff.models import StaffAccount
 from app.staff.service import create_account
 from tests.lti_platform import INSTRUCTOR, TEACHING_ASSISTANT, Platform, auth_params, login_query, new_key
-from tests.webutil import GameTestClient, postgres_available, postgres_database
+from tests.webutil import GameTestClient
 from tests.webutil import test_settings as settings_for
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """The HTTP tests run once per storage backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/lti.sqlite3"
-        return
-    if not postgres_available():
-        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (.ci/run starts it)")
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from app.runs import service
 from app.runs.models import ActionRecord, Run
 from app.runs.view import chart_series
 from app.staff.service import create_account
+from tests.conftest import BACKENDS, backend_url
 from tests.webutil import Player, game
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,11 +96,10 @@ def settle(player: Player, timeout: float = 60) -> None:
     raise AssertionError("baselines still running")
 
 
-@pytest.fixture(scope="module")
-def played(tmp_path_factory):
-    """Two students (surveyed) and a bot played short runs; a researcher and an instructor exist."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('export')}/game.sqlite3"
-    with game(url) as player:
+@pytest.fixture(scope="module", params=BACKENDS)
+def played(request, tmp_path_factory):
+    """Two students (surveyed) and a bot played short runs; a researcher and an instructor exist (on each backend)."""
+    with backend_url(request.param, tmp_path_factory.mktemp("export")) as url, game(url) as player:
         runs = {}
         first, second = STUDENTS
         login_student(player, first)

@@ -20,7 +20,7 @@ from engine.actions import Action
 from engine.config import HyperParams
 from engine.errors import RuleViolation
 from engine.game import Game
-from tests.test_web_game import database_url, player, ready_player  # noqa: F401  (fixtures)
+from tests.test_web_game import ready_player
 from tests.webutil import Player
 
 CONFIG = {"width": 32, "depth": 2, "lr": 0.1, "dropout": 0.0}

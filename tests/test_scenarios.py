@@ -17,7 +17,7 @@ from app.scenarios import service as scenarios
 from app.scenarios.models import Scenario
 from tests.services import wait_for
 from tests.test_instructor import staff_login
-from tests.test_web_game import database_url, ready_player  # noqa: F401  (the parametrised fixture)
+from tests.test_web_game import ready_player
 from tests.webutil import GameTestClient, game
 
 FAMILY = PLAYABLE_FAMILIES[0]

@@ -33,20 +33,20 @@ def token(client) -> str:
     return client.get("/session/csrf").json()["csrf_token"]
 
 
-def test_session_cookie_is_opaque_signed_and_flagged(tmp_path):
-    with game(f"sqlite:///{tmp_path}/s.sqlite3") as player:
+def test_session_cookie_is_opaque_signed_and_flagged(database_url):
+    with game(database_url) as player:
         response = player.client.get("/login")
         header = response.headers["set-cookie"]
         assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" not in header
         ready_player(player, "s123")
         value = session_cookie(player.client)
         assert "s123" not in value and "student" not in value and len(value) > 40
-    with game(f"sqlite:///{tmp_path}/s2.sqlite3", secure_cookies=True) as player:
+    with game(database_url, secure_cookies=True) as player:
         assert "Secure" in player.client.get("/login").headers["set-cookie"]
 
 
-def test_login_rotates_the_session_and_logout_revokes_it(tmp_path):
-    with game(f"sqlite:///{tmp_path}/r.sqlite3") as player:
+def test_login_rotates_the_session_and_logout_revokes_it(database_url):
+    with game(database_url) as player:
         player.client.get("/login")
         before = session_cookie(player.client)
         ready_player(player)
@@ -61,8 +61,8 @@ def test_login_rotates_the_session_and_logout_revokes_it(tmp_path):
         assert response.status_code == 303 and response.headers["location"] == "/login"
 
 
-def test_tampered_cookie_is_rejected_and_cleared(tmp_path):
-    with game(f"sqlite:///{tmp_path}/t.sqlite3") as player:
+def test_tampered_cookie_is_rejected_and_cleared(database_url):
+    with game(database_url) as player:
         ready_player(player)
         value = session_cookie(player.client)
         forged = raw_client(player)
@@ -90,8 +90,8 @@ def forms(player, run_id: int) -> list[tuple[str, dict]]:
     ]
 
 
-def test_every_form_refuses_a_cross_site_post(tmp_path):
-    with game(f"sqlite:///{tmp_path}/c.sqlite3") as player:
+def test_every_form_refuses_a_cross_site_post(database_url):
+    with game(database_url) as player:
         ready_player(player)
         run_id = player.start()
         with player.app.state.session_factory() as db:
@@ -123,8 +123,8 @@ def test_every_form_refuses_a_cross_site_post(tmp_path):
         assert same.status_code == 303
 
 
-def test_login_rate_limit_answers_429_with_a_clear_page(tmp_path):
-    with game(f"sqlite:///{tmp_path}/l.sqlite3", rate_limit_login_per_account="3/minute") as player:
+def test_login_rate_limit_answers_429_with_a_clear_page(database_url):
+    with game(database_url, rate_limit_login_per_account="3/minute") as player:
         for _ in range(3):
             assert player.login("victim", "Someone").status_code == 200
             player.client.post("/logout")
@@ -133,8 +133,8 @@ def test_login_rate_limit_answers_429_with_a_clear_page(tmp_path):
         assert player.login("another", "Someone Else").status_code == 200  # per account, not global
 
 
-def test_action_rate_limit_per_student(tmp_path):
-    with game(f"sqlite:///{tmp_path}/a.sqlite3", rate_limit_actions_per_student="5/minute") as player:
+def test_action_rate_limit_per_student(database_url):
+    with game(database_url, rate_limit_actions_per_student="5/minute") as player:
         ready_player(player)
         run_id = player.start()
         player.configure(run_id)
@@ -144,8 +144,8 @@ def test_action_rate_limit_per_student(tmp_path):
         assert codes == [409, 409, 409, 429]
 
 
-def test_login_does_not_reveal_which_student_ids_exist(tmp_path):
-    with game(f"sqlite:///{tmp_path}/e.sqlite3") as player:
+def test_login_does_not_reveal_which_student_ids_exist(database_url):
+    with game(database_url) as player:
         ready_player(player, "known1")
         player.client.post("/logout")
         with player.app.state.session_factory() as db:
@@ -181,8 +181,8 @@ def test_login_does_not_reveal_which_student_ids_exist(tmp_path):
             assert db.scalar(select(func.count()).select_from(Student).where(Student.student_id == "known1")) == 2
 
 
-def test_security_headers_on_every_kind_of_response(tmp_path):
-    with game(f"sqlite:///{tmp_path}/h.sqlite3") as player:
+def test_security_headers_on_every_kind_of_response(database_url):
+    with game(database_url) as player:
         ready_player(player)
         responses = [player.client.get(path) for path in ("/login", "/instructions", "/leaderboard", "/healthz",
                                                           "/static/css/hyperquest.css", "/no/such/page")]
@@ -195,8 +195,8 @@ def test_security_headers_on_every_kind_of_response(tmp_path):
             assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_request_body_size_limit(tmp_path):
-    with game(f"sqlite:///{tmp_path}/b.sqlite3", max_body_bytes=4096) as player:
+def test_request_body_size_limit(database_url):
+    with game(database_url, max_body_bytes=4096) as player:
         big = player.client.post("/login", data={"student_id": "s1", "name": "x" * 10_000})
         assert big.status_code == 413 and "larger than 4 KiB" in big.text
 

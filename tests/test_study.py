@@ -17,7 +17,7 @@ from app.research import conditions, study
 from app.research.models import Assignment
 from app.runs.models import READY, ActionRecord, EpochRecord, Run
 from tests.test_instructor import staff_login
-from tests.test_web_game import database_url, ready_player  # noqa: F401  (fixture)
+from tests.test_web_game import ready_player
 from tests.webutil import game
 from tests.webutil import test_settings as settings_for
 

@@ -20,11 +20,15 @@ INFO = {
     "current network, or when you choose Done.",
     "revert": "Go back to the checkpoint before the last epoch, with that epoch's configuration. "
     "At most 5 reverts in a row.",
+    "epochs": "An epoch is one pass over the training data. \"On the current network\" counts the epochs on the path "
+    "you are on now (the 30-epoch limit counts these); a Revert takes the last one off that path, but it was still "
+    "trained, so \"trained in all\" counts it too.",
     "history": "One line per epoch on the current path, newest first, with the configuration that epoch used.",
     "best_val": "Your score: the highest validation accuracy of any epoch in this run. The baseline is the default "
     "configuration trained for the whole epoch budget without changes.",
     "grow": "Width Up and Depth Up are function-preserving (Net2Net): the grown network computes exactly the same "
-    "outputs, so its validation loss is unchanged before the next epoch. Down removes units or blocks and changes it.",
+    "outputs, so its validation loss is unchanged before the next epoch; what growing buys is capacity: the new units or "
+    "blocks can learn more in the epochs that follow. Down removes units or blocks and changes it.",
     "overfitting": "Overfitting: the network fits the training data ever better while validation accuracy stops "
     "improving or falls (a growing gap between training and validation accuracy). Remedies: stop early (revert to the "
     "best epoch), more regularization (weight decay, dropout), or a smaller network.",

@@ -8,8 +8,8 @@ from engine import rules
 from engine.config import HyperParams
 from engine.ladders import KNOB_LABELS, all_steps
 
-#: Knob order on the page, as in the original game.
-KNOB_ORDER = ("weight_decay", "depth", "dropout", "lr", "width")
+#: Knob order on every page (configure, training, history): architecture first, then optimisation.
+KNOB_ORDER = ("width", "depth", "lr", "dropout", "weight_decay")
 PAGE_LABELS = {
     "weight_decay": "Weight decay",
     "depth": "CNN Network depth",
@@ -36,7 +36,7 @@ def dataset_stats(dataset: DatasetRecord) -> dict:
     }
 
 
-#: Configuration History's parts, in its order.
+#: Configuration History's parts, in KNOB_ORDER.
 HISTORY_PARTS = (("width", "Width"), ("depth", "Depth"), ("lr", "Learning rate"), ("dropout", "Dropout"),
                  ("weight_decay", "Weight decay"))
 #: Why Up/Down are off for a knob a scenario link fixes (app.scenarios).
@@ -142,6 +142,8 @@ def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord], s
         "action_number": run.actions_used,
         "max_actions": rules.MAX_ACTIONS,
         "epoch": run.epoch,
+        # Every epoch trained, reverted ones included (the rule limit counts only run.epoch, the current path).
+        "epochs_trained": len(epochs),
         "max_epochs": rules.MAX_EPOCHS,
         "max_reverts": rules.MAX_CONSECUTIVE_REVERTS,
         "expected_action": run.actions_used + 1,

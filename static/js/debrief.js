@@ -41,13 +41,22 @@
     for (var e = 1; e <= last; e++) epochs.push(e);
     var yours = series(data.path, epochs);
     var columns = [epochs, yours];
-    var lines = [{ label: "epoch" }, { label: "you (val)", stroke: "#dc2626", width: 2, points: { show: true, size: 6 },
-                                      value: function (u, v) { return v === null ? "–" : v.toFixed(3); } }];
+    // Legends show the values at your last epoch until the cursor points at another one (never "--").
+    var yourLast = 0;
+    yours.forEach(function (v, i) { if (v !== null) yourLast = i; });
+    function legendValue(digits) {
+      return function (u, v, si, idx) {
+        if (idx === null || idx === undefined) { idx = yourLast; v = u.data[si][idx]; }
+        return v === null || v === undefined ? "–" : (digits === 0 ? String(v) : Number(v).toFixed(digits));
+      };
+    }
+    var lines = [{ label: "epoch", value: legendValue(0) }, { label: "you (val)", stroke: "#dc2626", width: 2, points: { show: true, size: 6 },
+                                      value: legendValue(3) }];
     data.branches.forEach(function (b, i) {
       if (!b.curve.length) return;
       columns.push(series(b.curve, epochs));
       lines.push({ label: "bot from " + b.from_epoch, stroke: COLOURS[i % COLOURS.length], width: 2, dash: [6, 4],
-                   points: { show: true, size: 5 }, value: function (u, v) { return v === null ? "–" : v.toFixed(3); } });
+                   points: { show: true, size: 5 }, value: legendValue(3) });
     });
     element.textContent = "";
     var width = Math.max(260, element.clientWidth);

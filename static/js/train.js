@@ -130,26 +130,40 @@
     };
   }
 
-  function chart(element, title, data, trainKey, valKey, changes, revertedPoints, yRange) {
+  // Shorter charts on a phone, where they stack one above the other.
+  function chartHeight() { return window.matchMedia("(max-width: 600px)").matches ? 150 : 220; }
+
+  function chart(element, title, data, trainKey, valKey, changes, revertedPoints, yRange, valueDigits) {
     if (!window.uPlot || !element) return;
     var width = Math.max(260, element.clientWidth);
     // The x axis also spans reverted epochs, which are drawn but are not on the current path.
     var lastEpoch = Math.max.apply(null, data.epochs.concat(revertedPoints.map(function (p) { return p.epoch; })));
+    var height = chartHeight();
+    // The legend shows the last epoch's values until the cursor points at another one (never "--").
+    function legendValue(digits) {
+      return function (u, v, si, idx) {
+        if (idx === null || idx === undefined) { idx = u.data[0].length - 1; v = u.data[si][idx]; }
+        return v === null || v === undefined ? "–" : (digits === 0 ? String(v) : Number(v).toFixed(digits));
+      };
+    }
     var opts = {
       width: width,
-      height: 220,
+      height: height,
       plugins: [markers(changes), reverted(revertedPoints, valKey)],
       scales: { x: { time: false, range: function () { return [0.5, Math.max(lastEpoch + 0.5, 1.5)]; } },
                 y: yRange ? { range: yRange } : {} },
       axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } }, {}],
       series: [
-        { label: "epoch" },
-        { label: "train", stroke: "#2563eb", width: 2, points: { show: true, size: 6 } },
-        { label: "val", stroke: "#dc2626", width: 2, points: { show: true, size: 6 } }
+        { label: "epoch", value: legendValue(0) },
+        { label: "train", stroke: "#2563eb", width: 2, points: { show: true, size: 6 }, value: legendValue(valueDigits) },
+        { label: "val", stroke: "#dc2626", width: 2, points: { show: true, size: 6 }, value: legendValue(valueDigits) }
       ]
     };
     var plot = new uPlot(opts, [data.epochs, data[trainKey], data[valKey]], element);
-    window.addEventListener("resize", function () { plot.setSize({ width: Math.max(260, element.clientWidth), height: 220 }); });
+    window.addEventListener("resize", function () {
+      var w = Math.max(260, element.clientWidth);
+      plot.setSize({ width: w, height: chartHeight() });
+    });
   }
 
   function draw(data) {
@@ -157,7 +171,7 @@
       document.querySelectorAll(".chart").forEach(function (el) { el.textContent = "Curves appear after the first epoch."; el.classList.add("muted"); });
       return;
     }
-    chart(document.getElementById("chart-loss"), "Loss", data, "train_loss", "val_loss", data.changes, data.reverted, null);
-    chart(document.getElementById("chart-acc"), "Accuracy", data, "train_acc", "val_acc", data.changes, data.reverted, [0, 1]);
+    chart(document.getElementById("chart-loss"), "Loss", data, "train_loss", "val_loss", data.changes, data.reverted, null, 4);
+    chart(document.getElementById("chart-acc"), "Accuracy", data, "train_acc", "val_acc", data.changes, data.reverted, [0, 1], 3);
   }
 })();
