@@ -18,8 +18,9 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 # Templates ship with the code: no file-modification check on every render.
 templates.env.auto_reload = False
 
-#: A database id in a URL: out-of-range values (which no database integer can hold) are a 404.
-RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: A database id in a URL: out-of-range values are a 404. Ids are INTEGER columns, 32-bit on
+#: PostgreSQL, so anything above 2**31 - 1 could never be a row (and would be a database error).
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _fmt_lr(value: float | None) -> str:

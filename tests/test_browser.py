@@ -182,18 +182,35 @@ def test_keyboard_only_login(server, browser):
     expect(page.locator("text=What is your current education status?")).to_be_visible()
 
 
-def log_in_and_train_epoch_1(page: Page, base: str, student_id: str, name: str) -> None:
-    """Log in, answer the survey, start a dataset and submit the default configuration (epoch 1)."""
+def log_in(page: Page, base: str, student_id: str, name: str) -> None:
+    """The student login form, filled and sent."""
     page.goto(base + "/login")
     page.fill("#student_id", student_id)
     page.fill("#name", name)
     page.click("main button[type=submit]")
+
+
+def answer_survey_and_start(page: Page) -> None:
+    """On the survey: answer it, then start a dataset (waiting for the pool) and land on the configure page."""
     for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
         page.check(selector)
     page.click("main button[type=submit]")
     page.click("text=Start a dataset")
     if page.url.endswith("/runs/new"):
         start_when_ready(page)
+
+
+def create_staff(env: dict, username: str, role: str) -> None:
+    """A staff account made with `hyperquest staff create` (the password is STAFF_PASSWORD)."""
+    created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", username, "--role", role],
+                             input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+
+
+def log_in_and_train_epoch_1(page: Page, base: str, student_id: str, name: str) -> None:
+    """Log in, answer the survey, start a dataset and submit the default configuration (epoch 1)."""
+    log_in(page, base, student_id, name)
+    answer_survey_and_start(page)
     page.click("main form button[type=submit]")
     page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
 
@@ -277,9 +294,7 @@ def test_the_pool_gets_ready_live_and_the_test_accuracy_arrives_on_the_result(tm
     Done the result page shows the hidden test accuracy once the runner has measured it."""
     env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/pool.sqlite3", dataset_size="tiny", baseline_epochs=20,
                          pool_size=2, device="cpu")
-    created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", "prof", "--role", "instructor"],
-                             input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
-    assert created.returncode == 0, created.stderr
+    create_staff(env, "prof", "instructor")
     process, base = start_server(env)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -10,7 +10,7 @@ from app.classroom.models import ClassSettings
 from app.classroom.service import PLAYABLE_FAMILIES
 from app.ops.processes import hyperquest_env, start_server
 from app.runs.models import ActionRecord
-from tests.test_browser import browser, shot, start_when_ready, submit_training  # noqa: F401  (browser: fixture)
+from tests.test_browser import answer_survey_and_start, browser, log_in, shot, submit_training  # noqa: F401  (browser: fixture)
 
 
 def turn_on_instruments(url: str) -> None:
@@ -44,18 +44,10 @@ def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, browser):  # n
     try:
         turn_on_instruments(url)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(base + "/login")
-        page.fill("#student_id", "p1")
-        page.fill("#name", "Katherine Johnson")
-        page.click("main button[type=submit]")
+        log_in(page, base, "p1", "Katherine Johnson")
         expect(page.locator("main")).to_contain_text("We study how people tune networks.")  # consent before the survey
         page.click("button[value=agree]")
-        for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
-            page.check(selector)
-        page.click("main button[type=submit]")
-        page.click("text=Start a dataset")
-        if page.url.endswith("/runs/new"):
-            start_when_ready(page)
+        answer_survey_and_start(page)
 
         # Epoch 1: the configure page asks for the prediction before anything is trained.
         expect(page.locator("#prediction")).to_be_visible()

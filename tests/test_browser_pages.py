@@ -4,13 +4,12 @@ that says how the run compares with each baseline, and an instructor header that
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 from playwright.sync_api import Page, expect
 
 from app.ops.processes import hyperquest_env, start_server
-from tests.test_browser import SHOTS, STAFF_PASSWORD, browser, shot, staff_login, start_when_ready, submit_training  # noqa: F401
+from tests.test_browser import (SHOTS, answer_survey_and_start, browser, create_staff, log_in,  # noqa: F401
+                                shot, staff_login, submit_training)
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -45,16 +44,11 @@ def survey_legends_inside(page: Page) -> None:
 def test_pages_for_a_new_player(tmp_path, browser):  # noqa: F811
     env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/pages.sqlite3", dataset_size="tiny", baseline_epochs=2,
                          pool_size=1, device="cpu")
-    created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", "prof", "--role", "instructor"],
-                             input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
-    assert created.returncode == 0, created.stderr
+    create_staff(env, "prof", "instructor")
     process, base = start_server(env)
     try:
         page = browser.new_page(viewport=DESKTOP)
-        page.goto(base + "/login")
-        page.fill("#student_id", "n1")
-        page.fill("#name", "Mary Jackson")
-        page.click("main button[type=submit]")
+        log_in(page, base, "n1", "Mary Jackson")
         page.wait_for_url("**/survey")
 
         # Survey: a two-line question stays inside its box, on a laptop and on a phone.
@@ -65,12 +59,7 @@ def test_pages_for_a_new_player(tmp_path, browser):  # noqa: F811
         survey_legends_inside(mobile)
         assert any(n > 30 for n in mobile.eval_on_selector_all("form.survey legend", "els => els.map(e => e.getBoundingClientRect().height)"))
         shot(mobile, "42-survey-phone")
-        for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
-            page.check(selector)
-        page.click("main button[type=submit]")
-        page.click("text=Start a dataset")
-        if page.url.endswith("/runs/new"):
-            start_when_ready(page)
+        answer_survey_and_start(page)
 
         # Configure: architecture first, then optimisation; weight decay is explained before training starts.
         configure_order = knob_order(page, "main form [data-knob]")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zipfile
 
+import pyarrow.parquet as pq  # a runtime dependency: the Parquet export needs it
 import pytest
 from sqlalchemy import select
 
@@ -29,10 +30,10 @@ from app.research.instruments import calibrations_by_student
 from app.research.models import Assignment
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.staff.service import create_account
+from tests.conftest import backend_url
 from tests.test_research_export import login_staff, settle, start_run
-from tests.webutil import game, postgres_available, postgres_database
+from tests.webutil import game
 
-pq = pytest.importorskip("pyarrow.parquet")
 
 YES = ("yes-stu-4411", "Cora Consentwell")
 NO = ("no-stu-5522", "Dov Declineham")
@@ -43,15 +44,9 @@ PLAYER_TABLES = ("participants", "runs", "epochs", "actions")
 ISO = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
-@contextlib.contextmanager
 def database(kind: str, tmp_path_factory):
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('consent')}/game.sqlite3"
-        return
-    if not postgres_available():
-        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (.ci/run starts it)")
-    with postgres_database() as url:
-        yield url
+    """A fresh database of ``kind`` (the suite's shared backends)."""
+    return backend_url(kind, tmp_path_factory.mktemp("consent"))
 
 
 def play(player, login: tuple[str, str], epochs: int) -> int:

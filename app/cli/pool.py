@@ -135,14 +135,14 @@ def run_prepare(args: argparse.Namespace) -> int:
     settings, session_factory, pool_size, families, size = _target(args)
     from sqlalchemy import update
 
-    from app.datasets.models import DatasetRecord
+    from app.datasets.models import JOB_FAILED, DatasetRecord
     from app.datasets.service import ensure_pool, pool_records
 
     with session_factory() as db:
         ensure_pool(db, pool_size, families, size)
         # Asked to prepare: a dataset whose baselines failed before gets another try.
         ids = [r.id for r in pool_records(db, pool_size, families, size)]
-        db.execute(update(DatasetRecord).where(DatasetRecord.id.in_(ids), DatasetRecord.baseline_status == "failed")
+        db.execute(update(DatasetRecord).where(DatasetRecord.id.in_(ids), DatasetRecord.baseline_status == JOB_FAILED)
                    .values(baseline_status="pending", baseline_error=None))
         db.commit()
     readiness = _readiness(session_factory, settings, pool_size, families, size)
@@ -169,7 +169,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     _print_table(readiness)
     print(f"{readiness.ready} of {pool_size} datasets playable after {_duration(time.monotonic() - started)}")
     if readiness.failed:
-        failed = [f"{r.ref} ({r.baseline_error})" for r in readiness.datasets if r.baseline_status == "failed"]
+        failed = [f"{r.ref} ({r.baseline_error})" for r in readiness.datasets if r.baseline_status == JOB_FAILED]
         raise ConfigError(f"baselines failed for {'; '.join(failed)}")
     return 0
 

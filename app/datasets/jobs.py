@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.bots.player import play_bot_run
 from app.datasets import service
-from app.datasets.models import DatasetRecord
+from app.datasets.models import JOB_DONE, JOB_FAILED, JOB_PENDING, JOB_RUNNING, JOB_UNFINISHED, DatasetRecord
 from app.db.base import utcnow
 from app.errors import JobCancelled
 from app.runs.models import Run
@@ -31,8 +31,8 @@ WAIT_POLL_SECONDS = 2.0
 def _claimable(cutoff: dt.datetime):
     """SQL condition: not started, or started by a process that stopped reporting (it died)."""
     return or_(
-        DatasetRecord.baseline_status == "pending",
-        and_(DatasetRecord.baseline_status == "running",
+        DatasetRecord.baseline_status == JOB_PENDING,
+        and_(DatasetRecord.baseline_status == JOB_RUNNING,
              or_(DatasetRecord.baseline_heartbeat_at.is_(None), DatasetRecord.baseline_heartbeat_at < cutoff)),
     )
 
@@ -47,7 +47,7 @@ def claim_baseline(db: Session, dataset_id: int, epochs: int, stale_after: float
     claimed = db.execute(
         update(DatasetRecord)
         .where(DatasetRecord.id == dataset_id, _claimable(now - dt.timedelta(seconds=stale_after)))
-        .values(baseline_status="running", baseline_heartbeat_at=now, baseline_done=0,
+        .values(baseline_status=JOB_RUNNING, baseline_heartbeat_at=now, baseline_done=0,
                 baseline_total=service.baseline_epochs_total(epochs), baseline_error=None)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -106,7 +106,7 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
             claimed = claim_baseline(db, dataset_id, epochs, stale_after)
             db.commit()
             record = db.get(DatasetRecord, dataset_id)
-            if claimed or not wait or record is None or record.baseline_status != "running":
+            if claimed or not wait or record is None or record.baseline_status != JOB_RUNNING:
                 break
         if progress:
             progress(0, 0)  # lets the runner cancel the wait when it stops
@@ -127,7 +127,7 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         log.exception("baseline of dataset %s failed", dataset_id)
         with session_factory() as db:
             record = db.get(DatasetRecord, dataset_id)
-            record.baseline_status, record.baseline_error = "failed", str(exc)[:2000]
+            record.baseline_status, record.baseline_error = JOB_FAILED, str(exc)[:2000]
             db.commit()
         return
     with session_factory() as db:
@@ -136,7 +136,7 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         record.reference_curves = {**(record.reference_curves or {}), "default": default_curve}
         record.bot_run_id = bot_run_id
         record.baseline_bot = db.get(Run, bot_run_id).best_val_acc
-        record.baseline_status = "done"
+        record.baseline_status = JOB_DONE
         record.baseline_done = record.baseline_total
         record.baseline_seconds = time.perf_counter() - started
         db.commit()
@@ -146,8 +146,8 @@ def _release(session_factory: sessionmaker, dataset_id: int) -> None:
     """Give an interrupted job back: pending again, so nobody waits for a heartbeat to go stale."""
     try:
         with session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == "running")
-                       .values(baseline_status="pending", baseline_done=0))
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == JOB_RUNNING)
+                       .values(baseline_status=JOB_PENDING, baseline_done=0))
             db.commit()
     except Exception:  # the database may be what failed; a stale heartbeat frees it later anyway
         log.warning("could not release the baseline job of dataset %s", dataset_id)
@@ -156,8 +156,8 @@ def _release(session_factory: sessionmaker, dataset_id: int) -> None:
 def pending_baselines(db: Session) -> list[int]:
     """Datasets whose baselines or reference players are not computed yet (also those a dead process left running)."""
     return list(db.scalars(select(DatasetRecord.id).where(or_(
-        DatasetRecord.baseline_status.in_(("pending", "running")),
-        and_(DatasetRecord.baseline_status == "done", DatasetRecord.references_status.in_(("pending", "running")))))))
+        DatasetRecord.baseline_status.in_(JOB_UNFINISHED),
+        and_(DatasetRecord.baseline_status == JOB_DONE, DatasetRecord.references_status.in_(JOB_UNFINISHED))))))
 
 
 # ----------------------------------------------------------------------------- reference players
@@ -169,11 +169,11 @@ def claim_references(db: Session, dataset_id: int, stale_after: float = BASELINE
     cutoff = now - dt.timedelta(seconds=stale_after)
     return bool(db.execute(
         update(DatasetRecord)
-        .where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == "done",
-               or_(DatasetRecord.references_status == "pending",
-                   and_(DatasetRecord.references_status == "running",
+        .where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == JOB_DONE,
+               or_(DatasetRecord.references_status == JOB_PENDING,
+                   and_(DatasetRecord.references_status == JOB_RUNNING,
                         or_(DatasetRecord.references_heartbeat_at.is_(None), DatasetRecord.references_heartbeat_at < cutoff))))
-        .values(references_status="running", references_heartbeat_at=now)
+        .values(references_status=JOB_RUNNING, references_heartbeat_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount)
 
@@ -211,14 +211,14 @@ def compute_references(session_factory: sessionmaker, dataset_id: int, epochs: i
                                               data=service.placed(family, seed, size, device), progress=beat, known=known)
     except (JobCancelled, KeyboardInterrupt, SystemExit):
         with session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.references_status == "running")
-                       .values(references_status="pending"))
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.references_status == JOB_RUNNING)
+                       .values(references_status=JOB_PENDING))
             db.commit()
         raise
     except Exception:
         log.exception("reference players of dataset %s failed", dataset_id)
         with session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(references_status="failed"))
+            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(references_status=JOB_FAILED))
             db.commit()
         return
     with session_factory() as db:
@@ -228,5 +228,5 @@ def compute_references(session_factory: sessionmaker, dataset_id: int, epochs: i
                                    "schedules": stored["schedules"]}
         record.baseline_random, record.baseline_oracle = result.random_score, result.oracle_score
         record.oracle_schedule = result.oracle_name
-        record.references_status = "done"
+        record.references_status = JOB_DONE
         db.commit()

@@ -10,6 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db.base import Base, utcnow
 
 
+# DatasetRecord.baseline_status and .references_status values: waiting, being computed, stored, given up.
+JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED = "pending", "running", "done", "failed"
+#: Statuses of a computation a runner still has to finish.
+JOB_UNFINISHED = (JOB_PENDING, JOB_RUNNING)
+
 class DatasetRecord(Base):
     """A generated dataset: (family, seed, size) regenerates it; stats and baselines are stored."""
 
@@ -33,7 +38,7 @@ class DatasetRecord(Base):
     baseline_bot: Mapped[float | None] = mapped_column(Float, nullable=True)
     bot_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: pending -> running -> done (all baselines stored) or failed; only "done" datasets are handed out.
-    baseline_status: Mapped[str] = mapped_column(String(16), default="pending")
+    baseline_status: Mapped[str] = mapped_column(String(16), default=JOB_PENDING)  # JOB_* below
     baseline_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: Progress of the baseline job in epochs (default schedule, linear classifier, bot), for progress bars.
     baseline_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -44,7 +49,7 @@ class DatasetRecord(Base):
     baseline_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: The reference players of the debrief (engine.references): a random player and the best of a
     #: fixed grid of schedules ("oracle"), computed after the baselines; pending -> running -> done/failed.
-    references_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    references_status: Mapped[str] = mapped_column(String(16), default=JOB_PENDING, server_default=JOB_PENDING)
     references_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     baseline_random: Mapped[float | None] = mapped_column(Float, nullable=True)
     baseline_oracle: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -9,7 +9,7 @@ import random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.datasets.models import DatasetRecord
+from app.datasets.models import JOB_DONE, JOB_FAILED, JOB_RUNNING, DatasetRecord
 from engine import references
 from engine.datasets import Dataset, make_dataset, playable_families
 from engine.rules import MAX_EPOCHS
@@ -76,7 +76,7 @@ def pool_records(db: Session, pool_size: int, families: list[str], size: str) ->
 def pick_for_new_run(db: Session, pool_size: int, families: list[str], size: str,
                      rng: random.Random | None = None) -> DatasetRecord | None:
     """A random pool dataset whose baselines are ready, so players' scores compare; None while none is."""
-    ready = [r for r in pool_records(db, pool_size, families, size) if r.baseline_status == "done"]
+    ready = [r for r in pool_records(db, pool_size, families, size) if r.baseline_status == JOB_DONE]
     return (rng or random).choice(sorted(ready, key=lambda r: r.id)) if ready else None
 
 
@@ -120,12 +120,12 @@ class PoolReadiness:
     @property
     def ready(self) -> int:
         """Datasets players can be given now."""
-        return sum(r.baseline_status == "done" for r in self.datasets)
+        return sum(r.baseline_status == JOB_DONE for r in self.datasets)
 
     @property
     def failed(self) -> int:
         """Datasets whose baselines failed (they are never handed out)."""
-        return sum(r.baseline_status == "failed" for r in self.datasets)
+        return sum(r.baseline_status == JOB_FAILED for r in self.datasets)
 
     @property
     def finished(self) -> bool:
@@ -145,12 +145,12 @@ class PoolReadiness:
     @property
     def eta_seconds(self) -> float | None:
         """Seconds until the pool is finished, at the pace of its finished jobs and as many at once as run now."""
-        timed = [r for r in self.datasets if r.baseline_status == "done" and r.baseline_seconds and r.baseline_total]
+        timed = [r for r in self.datasets if r.baseline_status == JOB_DONE and r.baseline_seconds and r.baseline_total]
         if self.finished or not timed:
             return None
         per_epoch = sum(r.baseline_seconds for r in timed) / sum(r.baseline_total for r in timed)
         done, total = self.epochs
-        in_parallel = max(1, sum(r.baseline_status == "running" for r in self.datasets))
+        in_parallel = max(1, sum(r.baseline_status == JOB_RUNNING for r in self.datasets))
         return (total - done) * per_epoch / in_parallel
 
     def as_dict(self) -> dict:

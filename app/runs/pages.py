@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from app.accounts.pages import see_other
 from app.accounts.models import Student
 from app.classroom.service import allowed_families, class_of
-from app.datasets.models import DatasetRecord
+from app.datasets.models import JOB_DONE, JOB_FAILED, DatasetRecord
 from app.datasets.service import pool_records
 from app.debrief import planning as debrief_planning
 from app.debrief.service import debrief_view
@@ -69,8 +69,8 @@ def preparing(request: Request, db: Session = Depends(get_db, scope="function"))
     settings = request.app.state.settings
     row = class_of(db, student, settings)
     records = pool_records(db, row.pool_size, allowed_families(row), settings.dataset_size)
-    ready = sum(r.baseline_status == "done" for r in records)
-    failed = sum(r.baseline_status == "failed" for r in records)
+    ready = sum(r.baseline_status == JOB_DONE for r in records)
+    failed = sum(r.baseline_status == JOB_FAILED for r in records)
     context = {"student": student, "ready": ready, "failed": failed, "total": row.pool_size}
     return render(request, "preparing.html", context)
 

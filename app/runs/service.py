@@ -106,18 +106,18 @@ def start_run(db: Session, student: Student, settings: Settings, rng: random.Ran
     dataset = datasets.pick_for_new_run(db, row.pool_size, families, settings.dataset_size, rng)
     if dataset is None:
         return None, created
+    return new_run(db, student, dataset.id, rng), created
+
+
+def new_run(db: Session, student: Student, dataset_id: int, rng: random.Random | None = None,
+            scenario_id: int | None = None) -> Run:
+    """A run on ``dataset_id`` waiting for its initial configuration (the player's earlier debriefs are released)."""
     debrief_planning.release_earlier_debriefs(db, student.id)
-    run = Run(
-        student_pk=student.id,
-        dataset_id=dataset.id,
-        seed=(rng or random).randrange(2**31),
-        status=CONFIGURING,
-        initial_config={},
-        config={},
-    )
+    run = Run(student_pk=student.id, dataset_id=dataset_id, scenario_id=scenario_id,
+              seed=(rng or random).randrange(2**31), status=CONFIGURING, initial_config={}, config={})
     db.add(run)
     db.flush()
-    return run, created
+    return run
 
 
 def parse_initial_config(form: dict[str, str]) -> HyperParams:

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 
 from app.accounts.pages import see_other
 from app.classroom.service import PLAYABLE_FAMILIES
-from app.datasets.models import DatasetRecord
+from app.datasets.models import JOB_FAILED, DatasetRecord
 from app.db.base import utcnow
 from app.errors import Conflict, WebError
 from app.leaderboard.service import MIN_SPREAD, scenario_board
@@ -121,7 +121,7 @@ def start(token: Token, request: Request, _: FormData = Depends(form_data), db: 
     study.ensure_assignment(db, student, settings)
     run = service.start_scenario_run(db, student, scenario)
     if run is None:
-        if db.get(DatasetRecord, scenario.dataset_id).baseline_status == "failed":
+        if db.get(DatasetRecord, scenario.dataset_id).baseline_status == JOB_FAILED:
             raise Conflict("this scenario's dataset could not be prepared; please tell your instructor")
         db.commit()
         return see_other(f"/s/{token}")  # still preparing: the page says so and refreshes itself

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Student
 from app.classroom.service import PLAYABLE_FAMILIES
 from app.datasets import service as datasets
-from app.datasets.models import DatasetRecord
-from app.debrief import planning as debrief_planning
+from app.datasets.models import JOB_DONE, DatasetRecord
 from app.errors import NotFound, WebError
 from app.runs.models import Run
 from app.scenarios.models import Scenario
@@ -34,8 +33,6 @@ HIDDEN_DEFAULTS = {"width": 64, "lr": 0.01, "depth": 4, "dropout": 0.0}
 TITLE_MAX = 120
 #: Dataset seeds are stored in a 32-bit integer column.
 SEED_MAX = 2**31 - 1
-#: The status a run starts in (app.runs.service.CONFIGURING; not imported: that module imports ours).
-CONFIGURING = "configuring"
 
 
 def value_text(value: float) -> str:
@@ -169,18 +166,8 @@ def scenario_rows(db: Session) -> list[dict]:
 def start_scenario_run(db: Session, student: Student, scenario: Scenario, rng: random.Random | None = None) -> Run | None:
     """A new run on the scenario's dataset, waiting for its initial configuration; None until the baselines are done."""
     dataset = db.get(DatasetRecord, scenario.dataset_id)
-    if dataset.baseline_status != "done":
+    if dataset.baseline_status != JOB_DONE:
         return None
-    debrief_planning.release_earlier_debriefs(db, student.id)
-    run = Run(
-        student_pk=student.id,
-        dataset_id=dataset.id,
-        scenario_id=scenario.id,
-        seed=(rng or random).randrange(2**31),
-        status=CONFIGURING,
-        initial_config={},
-        config={},
-    )
-    db.add(run)
-    db.flush()
-    return run
+    from app.runs import service as runs_service  # here: app.runs.service imports this domain's rules
+
+    return runs_service.new_run(db, student, dataset.id, rng, scenario_id=scenario.id)
