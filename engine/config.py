@@ -25,6 +25,8 @@ MAX_WEIGHT_DECAY = 0.1
 MAX_DROPOUT = 0.7
 
 KNOBS = ("lr", "weight_decay", "dropout", "width", "depth")
+#: The order knobs are shown in, on every page and list: architecture first, then optimisation.
+DISPLAY_ORDER = ("width", "depth", "lr", "dropout", "weight_decay")
 
 
 def _number(name: str, value: object) -> float:

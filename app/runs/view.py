@@ -5,11 +5,11 @@ from __future__ import annotations
 from app.datasets.models import DatasetRecord
 from app.runs.models import EpochRecord, Run
 from engine import rules
-from engine.config import HyperParams
+from engine.config import DISPLAY_ORDER, HyperParams
 from engine.ladders import KNOB_LABELS, all_steps
 
-#: Knob order on every page (configure, training, history): architecture first, then optimisation.
-KNOB_ORDER = ("width", "depth", "lr", "dropout", "weight_decay")
+#: Knob order on every page (configure, training, history): engine.config.DISPLAY_ORDER.
+KNOB_ORDER = DISPLAY_ORDER
 PAGE_LABELS = {
     "weight_decay": "Weight decay",
     "depth": "CNN Network depth",

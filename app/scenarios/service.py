@@ -16,10 +16,10 @@ from app.datasets.models import JOB_DONE, DatasetRecord
 from app.errors import NotFound, WebError
 from app.runs.models import Run
 from app.scenarios.models import Scenario
-from engine.config import INITIAL_CHOICES
+from engine.config import DISPLAY_ORDER, INITIAL_CHOICES
 
-#: Every knob a scenario may lock or hide, in the configure page's order.
-SCENARIO_KNOBS = ("width", "lr", "depth", "dropout", "weight_decay")
+#: Every knob a scenario may lock or hide, in the order every page shows knobs.
+SCENARIO_KNOBS = DISPLAY_ORDER
 #: How knobs are named in sentences ("the learning rate is fixed in this scenario").
 KNOB_PHRASES = {
     "width": "network width",
