@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from app.accounts.models import Student
@@ -20,6 +15,7 @@ from app.debrief import planning
 from app.debrief.service import debrief_view
 from app.errors import Conflict, NotFound, WebError
 from app.runs import service as runs
+from app.runs import streams
 from app.runs.models import ENDED, FAILED, Run
 from app.security.ratelimit import client_ip, limits_of
 from app.staff.models import INSTRUCTOR
@@ -27,9 +23,6 @@ from app.staff.service import require_role
 from app.web import RecordId, form_data, get_db, require_student
 
 router = APIRouter()
-
-#: How long the stream waits for a nudge before looking at the branches again anyway.
-STREAM_POLL_SECONDS = 2.0
 
 
 def _ended_run(db: Session, run: Run) -> Run:
@@ -86,33 +79,8 @@ def _snapshot(session_factory, run_id: int) -> dict:
                 "busy": any(b.status in ("pending", "running") for b in branches)}
 
 
-def _authorize(request: Request, run_id: int) -> None:
-    with request.app.state.session_factory() as db:
-        runs.owned_run(db, require_student(request, db), run_id)
-
-
 @router.get("/runs/{run_id}/debrief/events")
 async def debrief_events(run_id: RecordId, request: Request):
     """Server-sent events: each branch's epochs as they train, then "ready" when none is left to compute."""
-    await run_in_threadpool(_authorize, request, run_id)
-    factory = request.app.state.session_factory
-    notifier = request.app.state.notifier
-
-    async def stream():
-        last = None
-        with notifier.subscribe(run_id) as nudges:  # branch jobs nudge their parent run
-            while True:
-                try:
-                    snapshot = await run_in_threadpool(_snapshot, factory, run_id)
-                except SQLAlchemyError:
-                    await asyncio.sleep(STREAM_POLL_SECONDS)
-                    continue
-                if snapshot != last:
-                    yield {"event": "progress", "data": json.dumps(snapshot)}
-                    last = snapshot
-                if not snapshot["busy"]:
-                    yield {"event": "ready", "data": json.dumps(snapshot)}
-                    return
-                await nudges.wait(STREAM_POLL_SECONDS)
-
-    return EventSourceResponse(stream(), ping=15)
+    # Branch jobs nudge their parent run; the branches re-read every STREAM_POLL_SECONDS without backing off.
+    return await streams.run_events(request, run_id, _snapshot, max_wait=streams.STREAM_POLL_SECONDS)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
-from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
 
 from app.accounts.pages import see_other
 from app.accounts.models import Student
@@ -23,7 +18,7 @@ from app.debrief.service import debrief_view
 from app.errors import Conflict, WebError
 from app.leaderboard.service import normalised_score, rank_on_dataset
 from app.research import conditions, instruments, study
-from app.runs import service
+from app.runs import service, streams
 from app.scenarios import rules as scenario_rules
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
@@ -35,14 +30,6 @@ from engine.config import INITIAL_CHOICES, KNOBS
 from engine.errors import ActionSyntaxError
 
 router = APIRouter()
-
-#: How long an SSE stream waits for a nudge before re-reading the database anyway: 2 s after a
-#: change, doubling up to 16 s while nothing changes (an epoch queued behind others). Nudges wake
-#: the stream at once, so the re-reads only cover a lost nudge; with hundreds of players waiting,
-#: polling every 2 s cost as many database reads as all the page views together.
-STREAM_POLL_SECONDS = 2.0
-STREAM_POLL_MAX_SECONDS = 16.0
-
 
 @router.post("/runs")
 def start(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
@@ -95,15 +82,15 @@ def _configure(request, student, run, db, error, form, status_code):
         "selected": {k: form.get(k) for k in INITIAL_CHOICES} if form else {"width": "64", "lr": "0.01", "depth": "4", "dropout": "0"},
         "info": INFO,
         "error": error,
-        "instruments": _instruments(request, db, run),
+        "instruments": _instruments(request, db, student, run),
         "posted": form,
         "scenario": scenario_rules.view(db, run),
     }
     return render(request, "configure.html", context, status_code)
 
 
-def _instruments(request: Request, db: Session, run: Run) -> dict:
-    row = class_of(db, db.get(Student, run.student_pk), request.app.state.settings)
+def _instruments(request: Request, db: Session, student: Student, run: Run) -> dict:
+    row = class_of(db, student, request.app.state.settings)
     return instruments.page_context(db, run, row.predictions, row.reasons)
 
 
@@ -149,7 +136,7 @@ def _training(request, student, run: Run, db, error, status_code, posted: dict |
         view["form_error"] = error
     context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO,
                "queue_down": not request.app.state.runner.healthy,
-               "instruments": _instruments(request, db, run), "posted": posted or {},
+               "instruments": _instruments(request, db, student, run), "posted": posted or {},
                "hint": None if run.busy else conditions.hint_for(db, run, study.condition_of(db, student))}
     return render(request, "train.html", context, status_code)
 
@@ -227,46 +214,10 @@ def _status_snapshot(session_factory, run_id: int) -> dict | None:
         }
 
 
-def _authorize_stream(request: Request, run_id: int) -> None:
-    """The stream's owner check, with a session that is closed before the stream starts."""
-    with request.app.state.session_factory() as db:
-        service.owned_run(db, require_student(request, db), run_id)
-
-
 @router.get("/runs/{run_id}/events")
 async def events(run_id: RecordId, request: Request):
     """Server-sent events: training progress, then "ready" when the epoch has finished."""
-    # Off the event loop, and no connection held: a stream can stay open for minutes.
-    await run_in_threadpool(_authorize_stream, request, run_id)
-    factory = request.app.state.session_factory
-    notifier = request.app.state.notifier
-
-    async def stream():
-        last = None
-        wait = STREAM_POLL_SECONDS
-        # Subscribed before the first read: a nudge that lands while the database is read is not lost.
-        with notifier.subscribe(run_id) as nudges:
-            while True:
-                try:
-                    snapshot = await run_in_threadpool(_status_snapshot, factory, run_id)
-                except SQLAlchemyError:
-                    # The database is briefly unreachable: keep the stream open and look again.
-                    await asyncio.sleep(STREAM_POLL_SECONDS)
-                    continue
-                if snapshot is None:
-                    return
-                if snapshot != last:
-                    yield {"event": "progress", "data": json.dumps(snapshot)}
-                    last = snapshot
-                    wait = STREAM_POLL_SECONDS
-                else:
-                    wait = min(wait * 2, STREAM_POLL_MAX_SECONDS)
-                if not snapshot["busy"]:
-                    yield {"event": "ready", "data": json.dumps(snapshot)}
-                    return
-                await nudges.wait(wait)
-
-    return EventSourceResponse(stream(), ping=15)
+    return await streams.run_events(request, run_id, _status_snapshot)
 
 
 @router.get("/runs/{run_id}/history.json")
