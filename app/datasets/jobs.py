@@ -13,6 +13,7 @@ from app.bots.player import play_bot_run
 from app.datasets import service
 from app.datasets.models import JOB_DONE, JOB_FAILED, JOB_PENDING, JOB_RUNNING, JOB_UNFINISHED, DatasetRecord
 from app.db.base import utcnow
+from app.db.throttle import Throttle
 from app.errors import JobCancelled
 from app.runs.models import Run
 from engine import references
@@ -62,7 +63,7 @@ class _Reporter:
         self.dataset_id = dataset_id
         self.forward = forward
         self.epochs = 0
-        self._last_write = 0.0
+        self._throttle = Throttle(WRITE_EVERY_SECONDS)
 
     def batch(self, done: int, total: int) -> None:
         """Progress callback of a fixed-schedule training loop: (batches done, batches in the epoch)."""
@@ -81,10 +82,8 @@ class _Reporter:
         self._write(force=done == -1)
 
     def _write(self, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_write < WRITE_EVERY_SECONDS:
+        if not self._throttle.due(force):
             return
-        self._last_write = now
         with self.session_factory() as db:
             db.execute(update(DatasetRecord).where(DatasetRecord.id == self.dataset_id)
                        .values(baseline_done=self.epochs, baseline_heartbeat_at=utcnow()))
@@ -193,14 +192,12 @@ def compute_references(session_factory: sessionmaker, dataset_id: int, epochs: i
         record = db.get(DatasetRecord, dataset_id)
         family, seed, size = record.family, record.seed, record.size
         known = {"default": record.reference_curves["default"]} if (record.reference_curves or {}).get("default") else {}
-    last_beat = [0.0]
+    heartbeats = Throttle(WRITE_EVERY_SECONDS)
 
     def beat(done: int, total: int) -> None:
         if progress:
             progress(done, total)  # may raise JobCancelled
-        now = time.monotonic()
-        if now - last_beat[0] >= WRITE_EVERY_SECONDS:
-            last_beat[0] = now
+        if heartbeats.due():
             with session_factory() as beat_db:
                 beat_db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id)
                                 .values(references_heartbeat_at=utcnow()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +18,7 @@ from app.bots.player import bot_student
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
+from app.db.throttle import Throttle
 from app.debrief import planning
 from app.debrief.planning import unsent_branches_of
 from app.debrief.models import DONE, FAILED, PENDING, RUNNING, BranchRecord
@@ -90,7 +90,7 @@ class _Reporter:
     def __init__(self, session_factory: sessionmaker, branch_id: int, run_id: int, forward) -> None:
         self.session_factory, self.branch_id, self.run_id, self.forward = session_factory, branch_id, run_id, forward
         self.epochs = 0
-        self._last_write = 0.0
+        self._throttle = Throttle(WRITE_EVERY_SECONDS)
 
     def batch(self, done: int, total: int) -> None:
         """Per-batch callback of the training loop."""
@@ -105,10 +105,8 @@ class _Reporter:
         self._write(force=True)
 
     def _write(self, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_write < WRITE_EVERY_SECONDS:
+        if not self._throttle.due(force):
             return
-        self._last_write = now
         with self.session_factory() as db:
             db.execute(update(BranchRecord).where(BranchRecord.id == self.branch_id)
                        .values(epochs_done=self.epochs, heartbeat_at=utcnow()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import time
 from typing import Callable
 
 from sqlalchemy import and_, or_, select, update
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
+from app.db.throttle import Throttle
 from app.errors import JobCancelled
 from app.runs.models import (ACTION_DONE, ACTION_FAILED, ACTION_QUEUED, ACTION_RUNNING, ENDED, FAILED, READY, TRAINING,
                              ActionRecord, CheckpointRecord, EpochRecord,
@@ -53,21 +53,6 @@ def record_test_accuracy(db: Session, run: Run, device: str = "cpu") -> None:
 
 
 # ----------------------------------------------------------------------------- the epoch job
-
-
-@dataclasses.dataclass
-class _Throttle:
-    """Writes progress at most every ``interval`` seconds: the database is not a metronome."""
-
-    interval: float
-    last: float = 0.0
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
 
 
 #: Defaults of the job's recovery rules (settings override them; see Settings.stale_after_seconds).
@@ -212,7 +197,7 @@ def _begin(session_factory: sessionmaker, action_id: int, progress: ProgressSink
 
 def _train(session_factory: sessionmaker, action_id: int, epoch: _Epoch, progress: ProgressSink | None, device: str):
     """Train the epoch from its checkpoint, reporting progress (and a heartbeat) as it goes."""
-    throttle = _Throttle(0.3)
+    throttle = Throttle(0.3)
 
     def on_batch(done: int, total: int) -> None:
         if throttle.due() or done == total:
