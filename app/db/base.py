@@ -26,3 +26,8 @@ class Base(DeclarativeBase):
 def utcnow() -> dt.datetime:
     """Timezone-aware now, the only clock the models use."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored time as aware UTC: SQLite hands datetimes back without a timezone; they were stored as UTC."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.db.base import utcnow
+from app.db.base import as_utc, utcnow
 from app.lti.errors import ALREADY_USED, LaunchRefused
 from app.lti.models import LtiNonce
 from app.security.sessions import IFRAME_COOKIE_ATTRIBUTES
@@ -118,8 +118,7 @@ class LaunchStore(SessionService):
                                 "course", 401)
         if row.used_at is not None:
             raise LaunchRefused(ALREADY_USED, 403)
-        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.timezone.utc)
-        if created < utcnow() - NONCE_LIFETIME:
+        if as_utc(row.created_at) < utcnow() - NONCE_LIFETIME:
             raise LaunchRefused("this launch took too long (over 10 minutes): start the activity again from your "
                                 "course", 401)
         return True

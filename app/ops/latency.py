@@ -28,6 +28,7 @@ import redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
+from app.db.base import as_utc
 from app.ops.processes import hyperquest_env, start_server, start_worker
 from app.runs.models import ActionRecord
 from engine.errors import ConfigError
@@ -192,6 +193,4 @@ def _wait_ready(http: httpx.Client, run_id: int) -> float:
 
 def _epoch_seconds(moment: dt.datetime) -> float:
     """A stored timestamp as seconds since the epoch (SQLite returns them without a timezone)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.timestamp()
+    return as_utc(moment).timestamp()

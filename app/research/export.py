@@ -32,12 +32,13 @@ from sqlalchemy.orm import Session
 from app.accounts.models import BOT_ROLE, Student, SurveyResponse, is_human
 from app.classroom.service import class_id_of
 from app.datasets.models import DatasetRecord
+from app.db.base import as_utc
 from app.paths import ROOT
 from app.research.export_doc import schema_markdown
 from app.research.export_formats import FORMATS, WRITERS, ExportError, check_format, table_csv, table_jsonl
 from app.research.export_schema import CONFIG_KEYS, SCHEMA_VERSION, TABLES, TYPES, Column, Table
 from app.research.export_scope import ClassFlags, Scope, class_flags, excluded_player, export_scope
-from app.research.export_timing import Clocks, ExactTimesRefused, TimeOptions, as_utc, check_allowed, timestamp
+from app.research.export_timing import Clocks, ExactTimesRefused, TimeOptions, check_allowed, timestamp
 from app.research.instruments import CONFIDENCE_HALF_WIDTH, calibrations_by_student
 from app.research.models import Assignment
 from app.runs.models import ActionRecord, EpochRecord, Run

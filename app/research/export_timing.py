@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Student
+from app.db.base import as_utc
 from app.runs.models import ActionRecord, Run
 
 RELATIVE, EXACT = "relative", "exact"
@@ -42,11 +43,6 @@ def check_allowed(options: TimeOptions, allow_exact_times: bool) -> None:
     if options.exact and not allow_exact_times:
         raise ExactTimesRefused("exact times are not allowed in this class: the instructor's class settings must "
                                 "allow exact times first")
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC (SQLite hands back naive datetimes; they were stored as UTC)."""
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 def timestamp(value: dt.datetime | None) -> str | None:

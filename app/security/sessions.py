@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 
-from app.db.base import utcnow
+from app.db.base import as_utc, utcnow
 from app.security.models import WebSession
 
 COOKIE_NAME = "hyperquest_session"
@@ -47,15 +47,10 @@ log = logging.getLogger(__name__)
 def _load(factory: sessionmaker, sid: str) -> dict | None:
     with factory() as db:
         row = db.get(WebSession, sid)
-        if row is None or row.revoked_at is not None or _aware(row.expires_at) < utcnow():
+        if row is None or row.revoked_at is not None or as_utc(row.expires_at) < utcnow():
             return None
         return {k: v for k, v in (("student_pk", row.student_pk), ("staff_pk", row.staff_pk), ("csrf", row.csrf_token))
                 if v is not None}
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands datetimes back without a timezone; they are stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _save(factory: sessionmaker, old_sid: str | None, data: dict, rotate: bool) -> str | None:
