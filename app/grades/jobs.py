@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from pylti1p3.grade import Grade
+from pylti1p3.lineitem import LineItem
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from app.db.base import utcnow
+from app.db.base import as_utc, utcnow
 from app.grades.models import PENDING, SENDING, SENT, SUPERSEDED, GradePost
+from app.lti.models import LtiContext, LtiIdentity
+from app.lti.services import ags_service
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,8 @@ def _claim(session_factory: sessionmaker, post_id: int, stale_after: float) -> b
             return False
         now = utcnow()
         held = post.status == SENDING and post.heartbeat_at is not None and \
-            post.heartbeat_at.replace(tzinfo=post.heartbeat_at.tzinfo or dt.timezone.utc) > now - dt.timedelta(seconds=stale_after)
-        due = post.status == PENDING and post.next_attempt_at.replace(tzinfo=post.next_attempt_at.tzinfo or dt.timezone.utc) <= now
+            as_utc(post.heartbeat_at) > now - dt.timedelta(seconds=stale_after)
+        due = post.status == PENDING and as_utc(post.next_attempt_at) <= now
         if not (due or (post.status == SENDING and not held)):
             return False
         if _overtaken(db, post):
@@ -56,12 +60,6 @@ def _claim(session_factory: sessionmaker, post_id: int, stale_after: float) -> b
 
 def send_post(session_factory: sessionmaker, post_id: int, first_retry: float = 30.0, stale_after: float = 120.0) -> str:
     """Post one score (AGS); on any failure it goes back to pending with a later due time. Returns the new status."""
-    from pylti1p3.grade import Grade
-    from pylti1p3.lineitem import LineItem
-
-    from app.lti.models import LtiContext, LtiIdentity
-    from app.lti.services import ags_service
-
     if not _claim(session_factory, post_id, stale_after):
         return "not due"
     with session_factory() as db:
@@ -72,7 +70,7 @@ def send_post(session_factory: sessionmaker, post_id: int, first_retry: float = 
             grade = (Grade().set_score_given(post.score_given).set_score_maximum(post.score_maximum)
                      .set_activity_progress("Completed" if post.score_given >= post.score_maximum else "InProgress")
                      .set_grading_progress("FullyGraded").set_user_id(identity.subject).set_comment(post.comment)
-                     .set_timestamp(post.created_at.replace(tzinfo=post.created_at.tzinfo or dt.timezone.utc)
+                     .set_timestamp(as_utc(post.created_at)
                                     .isoformat(timespec="milliseconds")))
             service = ags_service(db, context)
             if (context.ags or {}).get("lineitem"):

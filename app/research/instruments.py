@@ -154,43 +154,36 @@ def calibration(results: list[PredictionResult]) -> Calibration:
     )
 
 
-def _results(db: Session, run_ids: list[int]) -> list[PredictionResult]:
-    if not run_ids:
-        return []
-    rows = db.execute(
-        select(ActionRecord.index, ActionRecord.prediction, ActionRecord.confidence, EpochRecord.number, EpochRecord.val_acc)
-        .join(EpochRecord, EpochRecord.action_id == ActionRecord.id)
-        .where(ActionRecord.run_id.in_(run_ids), ActionRecord.prediction.is_not(None), ActionRecord.confidence.is_not(None))
-        .order_by(ActionRecord.run_id, ActionRecord.index)
-    ).all()
-    return [PredictionResult(index, prediction, confidence, number, actual)
-            for index, prediction, confidence, number, actual in rows
-            if actual is not None and math.isfinite(actual) and confidence in CONFIDENCE_HALF_WIDTH]
-
-
-def run_predictions(db: Session, run: Run) -> list[PredictionResult]:
-    """The run's predictions whose epochs have trained, in action order."""
-    return _results(db, [run.id])
-
-
-def student_calibration(db: Session, student: Student) -> Calibration:
-    """The player's calibration over every run they played."""
-    return calibration(_results(db, list(db.scalars(select(Run.id).where(Run.student_pk == student.id)))))
-
-
-def calibrations_by_student(db: Session) -> dict[int, Calibration]:
-    """Every player's calibration by Student.id (players without predictions are absent)."""
+def _scored(db: Session, *where) -> list[tuple[int, PredictionResult]]:
+    """(player, prediction against its epoch) for the predictions matching ``where``, in action order."""
     rows = db.execute(
         select(Run.student_pk, ActionRecord.index, ActionRecord.prediction, ActionRecord.confidence, EpochRecord.number,
                EpochRecord.val_acc)
         .join(ActionRecord, ActionRecord.run_id == Run.id)
         .join(EpochRecord, EpochRecord.action_id == ActionRecord.id)
-        .where(ActionRecord.prediction.is_not(None), ActionRecord.confidence.is_not(None))
+        .where(ActionRecord.prediction.is_not(None), ActionRecord.confidence.is_not(None), *where)
+        .order_by(ActionRecord.run_id, ActionRecord.index)
     ).all()
+    return [(student_pk, PredictionResult(index, prediction, confidence, number, actual))
+            for student_pk, index, prediction, confidence, number, actual in rows
+            if actual is not None and math.isfinite(actual) and confidence in CONFIDENCE_HALF_WIDTH]
+
+
+def run_predictions(db: Session, run: Run) -> list[PredictionResult]:
+    """The run's predictions whose epochs have trained, in action order."""
+    return [result for _, result in _scored(db, Run.id == run.id)]
+
+
+def student_calibration(db: Session, student: Student) -> Calibration:
+    """The player's calibration over every run they played."""
+    return calibration([result for _, result in _scored(db, Run.student_pk == student.id)])
+
+
+def calibrations_by_student(db: Session) -> dict[int, Calibration]:
+    """Every player's calibration by Student.id (players without predictions are absent)."""
     by_student: dict[int, list[PredictionResult]] = {}
-    for student_pk, index, prediction, confidence, number, actual in rows:
-        if actual is not None and math.isfinite(actual) and confidence in CONFIDENCE_HALF_WIDTH:
-            by_student.setdefault(student_pk, []).append(PredictionResult(index, prediction, confidence, number, actual))
+    for student_pk, result in _scored(db):
+        by_student.setdefault(student_pk, []).append(result)
     return {pk: calibration(results) for pk, results in by_student.items()}
 
 
