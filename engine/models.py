@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
+from engine.rng import DEFAULT_GENERATOR
 
 #: Number of resolution stages of the CNN (32x32, 16x16, 8x8); average pooling between them.
 CNN_STAGES = 3
@@ -149,7 +150,7 @@ def build_network(arch: Architecture, dropout: float = 0.0, seed: int | None = N
     """A freshly initialised network; ``seed`` makes the initial weights reproducible."""
     if seed is None:
         return Network(arch, dropout)
-    with torch.random.fork_rng(devices=[]):
+    with DEFAULT_GENERATOR, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Network(arch, dropout)
 

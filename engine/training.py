@@ -9,6 +9,7 @@ or AMX), and evaluation runs under ``torch.inference_mode`` in large batches.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -21,6 +22,7 @@ from engine.config import HyperParams
 from engine.datasets import Dataset
 from engine.devices import cpu_has_native_bf16
 from engine.models import Architecture, Network, architecture_for, build_network
+from engine.rng import DEFAULT_GENERATOR
 
 MOMENTUM = 0.9
 BATCH_SIZE = 128
@@ -176,8 +178,14 @@ def train_epoch(
     seen = 0
     diverged = False
     devices = [data.device] if data.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        _seed_dropout(data.device, dropout_seed)
+    # Only dropout draws from torch's default generator while training: without it the epoch leaves
+    # that shared generator alone, so epochs on other threads need not wait for this one.
+    uses_default_generator = state.hparams.dropout > 0
+    with contextlib.ExitStack() as stack:
+        if uses_default_generator:
+            stack.enter_context(DEFAULT_GENERATOR)
+            stack.enter_context(torch.random.fork_rng(devices=devices))
+            _seed_dropout(data.device, dropout_seed)
         for index, batch in enumerate(batches):
             x, y = data.train_x[batch], data.train_y[batch]
             with _autocast(data.device, training=True):

@@ -84,3 +84,29 @@ def test_architecture_rejects_mismatched_input():
         Architecture("cnn", (20,), 3, 32, 2)
     with pytest.raises(ConfigError):
         Architecture("rnn", (20,), 3, 32, 2)
+
+
+def test_seeded_networks_are_the_same_when_built_on_several_threads_at_once():
+    """torch's default generator is shared by the process: engine.rng makes seeded builds take turns."""
+    import threading
+
+    import torch
+
+    from engine.models import Architecture, build_network
+
+    arch = Architecture("mlp", (24,), 4, 64, 4)
+    expected = {seed: torch.cat([p.flatten() for p in build_network(arch, seed=seed).parameters()]) for seed in range(8)}
+    got: dict[int, torch.Tensor] = {}
+    start = threading.Barrier(8)
+
+    def build(seed: int) -> None:
+        start.wait()
+        for _ in range(5):
+            got[seed] = torch.cat([p.flatten() for p in build_network(arch, seed=seed).parameters()])
+
+    threads = [threading.Thread(target=build, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(torch.equal(got[seed], expected[seed]) for seed in range(8))
