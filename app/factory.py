@@ -21,12 +21,11 @@ from app.db.session import make_engine, make_session_factory
 from app.errors import LoginRequired, WebError
 from app.health import router as health_router
 from app.instructor.pages import router as instructor_router
+from app.classview.pages import router as classview_router
 from app.leaderboard.pages import router as leaderboard_router
 from app.lti.pages import router as lti_router
-from app.runner.thread_runner import ThreadRunner
-from app.runner.notify import Notifier
-from app.runner.protocol import Runner
-from app.runner.trainer_process import ProcessRunner
+from app.jobs.runners import make_runner
+from app.live.notify import Notifier
 from app.research.pages import router as research_router
 from app.research.study_pages import router as study_router
 from app.runs.pages import router as runs_router
@@ -53,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     notifier = Notifier()
-    runner = _make_runner(settings, session_factory, notifier)
+    #: Nudges for instructors' messages, keyed by class id (app.classview.messages).
+    message_notifier = Notifier()
+    runner = make_runner(settings, session_factory, notifier, resolve_device(settings.device))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _prepare_pool(session_factory, settings)
         purge_sessions(session_factory)  # the table would otherwise grow with every anonymous visitor
         notifier.bind(asyncio.get_running_loop())
+        message_notifier.bind(asyncio.get_running_loop())
         runner.start()
         try:
             yield
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.notifier = notifier
+    app.state.message_notifier = message_notifier
     app.state.runner = runner
     app.state.rate_limits = RateLimits(settings)
     # Added innermost first. Outer to inner: security headers on every response (refusals included),
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(study_router)
     app.include_router(scenarios_router)
     app.include_router(lti_router)
+    app.include_router(classview_router)
     app.include_router(instructor_router)
     _install_error_pages(app)
     return app
@@ -104,16 +108,6 @@ def _prepare_pool(session_factory, settings: Settings) -> None:
         row = class_settings(db, settings)
         ensure_pool(db, row.pool_size, allowed_families(row), settings.dataset_size)
         db.commit()
-
-
-def _make_runner(settings: Settings, session_factory, notifier: Notifier) -> Runner:
-    """A training process (or threads) in embedded mode; Celery workers when a Redis URL is configured."""
-    if settings.embedded:
-        runner_class = ProcessRunner if settings.embedded_runner == "process" else ThreadRunner
-        return runner_class(session_factory, settings, notifier, resolve_device(settings.device))
-    from app.runner.celery_runner import CeleryRunner  # Celery is imported only where it is used
-
-    return CeleryRunner(session_factory, settings, notifier)
 
 
 def _error_page(request: Request, status_code: int, message: str):
@@ -156,7 +150,11 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        # Path parameters such as /runs/abc land here: the page does not exist.
+        # Path parameters such as /runs/abc land here: the page does not exist. A bad query value
+        # (?after=abc) is on a page that does exist: say which value is wrong.
+        query = [str(error["loc"][-1]) for error in exc.errors() if error.get("loc", ("",))[0] == "query"]
+        if query and len(query) == len(exc.errors()):
+            return _error_page(request, 422, f"The address has a value that is not allowed: {', '.join(sorted(set(query)))}.")
         return _error_page(request, 404, "There is no such page.")
 
     @app.exception_handler(OperationalError)

@@ -1,10 +1,12 @@
-"""``/healthz``: for load balancers and container health checks."""
+"""``/healthz`` for load balancers and container health checks, and ``/favicon.ico`` that browsers ask for."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
+
+from app.paths import STATIC
 
 router = APIRouter()
 
@@ -18,3 +20,9 @@ def healthz(request: Request):
     return JSONResponse({"status": "ok", "mode": "embedded" if request.app.state.settings.embedded else "celery",
                          "queue": "ok" if runner.healthy else "unavailable",
                          "open_streams": request.app.state.notifier.open_streams})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    """The site icon at the address every browser asks for (pages also link static/favicon.svg)."""
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})

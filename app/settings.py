@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every setting of HyperQuest; see README.md for what each one does."""
+    """Every setting of HyperQuest; docs/operations.md says what each one does."""
 
     model_config = SettingsConfigDict(env_prefix="HYPERQUEST_", env_file=".env", extra="ignore")
 
@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=None, ge=1, le=256,
         description="CPU threads for training (unset: PyTorch's default, all cores).",
     )
+    training_processes: int | None = Field(
+        default=None, ge=1, le=64,
+        description="Embedded mode: executors (training processes, or threads) side by side; unset: one per core.",
+    )
     embedded_runner: Literal["process", "thread"] = Field(
         default="process",
         description="Where the embedded mode trains: a child process (pages never wait for training's "
@@ -46,6 +50,11 @@ class Settings(BaseSettings):
         default=10, ge=0, le=19,
         description="OS niceness of the threads that train (embedded runner, Celery worker): on a machine that "
                     "both serves pages and trains, pages come first. 0 keeps the normal priority.",
+    )
+    min_room_to_learn: float = Field(
+        default=0.05, ge=-1, le=1,
+        description="Pools pass over a dataset whose automatic player beats the default schedule by less than this "
+                    "(checked when baselines use the game's 30 epochs); its family's next seed takes its place.",
     )
     pool_size: int = Field(default=8, ge=1, le=10_000, description="Datasets in the shared pool new runs draw from.")
     baseline_epochs: int = Field(default=30, ge=1, le=30, description="Epoch budget of the default-schedule baseline.")

@@ -7,8 +7,19 @@ import dataclasses
 from engine.config import KNOBS
 from engine.errors import ActionSyntaxError
 
-KINDS = ("continue", "revert", "done")
+#: The kinds of action: the initial configuration (the first action of a run, it trains epoch 1),
+#: then Continue (trains one more epoch), Revert and Done (train nothing).
+INITIAL, CONTINUE, REVERT, DONE = "initial", "continue", "revert", "done"
+#: What a player can submit on the training page.
+KINDS = (CONTINUE, REVERT, DONE)
+#: The one definition of which actions train an epoch.
+TRAINING_KINDS = (INITIAL, CONTINUE)
 MAX_ACTIONS_TEXT = 10_000
+
+
+def trains_an_epoch(kind: str) -> bool:
+    """True for the actions whose job trains an epoch (the initial configuration and Continue)."""
+    return kind in TRAINING_KINDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,8 +24,10 @@ def linear_classifier_score(dataset: Dataset, epochs: int = 30, seed: int = 0, d
     mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
     train_x, val_x = (train_x - mean) / std, (val_x - mean) / std
 
-    model = nn.Linear(train_x.shape[1], dataset.num_classes).to(device)
-    with torch.no_grad():  # Zero start: the problem is convex, and no global RNG is touched.
+    # Zero start: the problem is convex. skip_init builds the layer without its random initialiser,
+    # so nothing is drawn from torch's process-wide generator that seeded builds on other threads use.
+    model = nn.utils.skip_init(nn.Linear, train_x.shape[1], dataset.num_classes, device=device)
+    with torch.no_grad():
         model.weight.zero_()
         model.bias.zero_()
     optimizer = torch.optim.SGD(model.parameters(), lr=LINEAR_LR, momentum=LINEAR_MOMENTUM)

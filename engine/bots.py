@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine import rules
-from engine.actions import Action
+from engine.actions import Action, trains_an_epoch
 from engine.config import HyperParams
 from engine.datasets import Dataset
 from engine.errors import HyperQuestError
@@ -19,7 +19,6 @@ from engine.game import Game, Outcome
 from engine.ladders import apply_changes
 from engine.numbers import finite
 
-TRAINED_KINDS = ("initial", "continue")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Observation:
     @property
     def trained(self) -> bool:
         """True when this action trained an epoch (initial or continue), False for revert/done."""
-        return self.kind in TRAINED_KINDS
+        return trains_an_epoch(self.kind)
 
     @property
     def progress(self) -> rules.Progress:

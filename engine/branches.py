@@ -12,7 +12,7 @@ import dataclasses
 from typing import Callable, Iterator
 
 from engine import checkpoint, rules
-from engine.actions import Action
+from engine.actions import Action, trains_an_epoch
 from engine.bots import Observation
 from engine.numbers import finite
 from engine.datasets import Dataset
@@ -53,13 +53,13 @@ class Branch:
     @property
     def epochs_trained(self) -> int:
         """Epochs the branch trained (reverted ones included: they cost compute too)."""
-        return sum(o.kind in ("initial", "continue") for o in self.outcomes)
+        return sum(trains_an_epoch(o.kind) for o in self.outcomes)
 
     @property
     def branch_best(self) -> float | None:
         """Best validation accuracy of the branch's own epochs."""
         values = [o.metrics.val_acc for o in self.outcomes
-                  if o.kind in ("initial", "continue") and o.metrics is not None and not o.metrics.diverged]
+                  if trains_an_epoch(o.kind) and o.metrics is not None and not o.metrics.diverged]
         return max(values, default=None)
 
     @property
@@ -78,7 +78,7 @@ class Branch:
         points = [{"epoch": self.start.from_epoch, "val_acc": self.start_val_acc,
                    "val_loss": finite(self.start_val_loss), "kind": "start"}]
         for _, outcome, _, reverted in self.records():
-            if outcome.kind in ("initial", "continue") and not reverted and outcome.metrics is not None:
+            if trains_an_epoch(outcome.kind) and not reverted and outcome.metrics is not None:
                 m = outcome.metrics
                 points.append({"epoch": outcome.epoch, "val_acc": m.val_acc, "val_loss": finite(m.val_loss),
                                "train_acc": m.train_acc, "kind": "epoch"})
@@ -98,7 +98,7 @@ def _reverted_flags(outcomes: list[Outcome]) -> list[bool]:
     flags = [False] * len(outcomes)
     stack: list[int] = []
     for i, outcome in enumerate(outcomes):
-        if outcome.kind in ("initial", "continue"):
+        if trains_an_epoch(outcome.kind):
             stack.append(i)
         elif outcome.kind == "revert" and stack:
             flags[stack.pop()] = True

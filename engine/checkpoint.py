@@ -18,7 +18,7 @@ import torch
 
 from engine.config import HyperParams
 from engine.errors import CheckpointError, HyperQuestError
-from engine.models import Architecture, build_network
+from engine.models import Architecture, empty_network
 from engine.training import TrainingState, prepare_network
 
 FORMAT = "hyperquest-checkpoint"
@@ -57,7 +57,7 @@ def from_bytes(blob: bytes, device: str | torch.device = "cpu") -> TrainingState
     try:
         arch = Architecture.from_dict(payload["arch"])
         hparams = HyperParams.from_dict(payload["hparams"])
-        network = build_network(arch, hparams.dropout)
+        network = empty_network(arch, hparams.dropout)
         network.load_state_dict(payload["weights"])
         rng = torch.Generator()
         rng.set_state(payload["rng_state"])

@@ -7,7 +7,7 @@ import math
 
 from engine.errors import ConfigError
 
-#: Choices the game offers for the initial configuration (DESIGN.md, screen 4).
+#: Choices the game offers for the initial configuration.
 INITIAL_CHOICES = {
     "width": (32, 64, 128),
     "lr": (0.1, 0.01, 0.001),

@@ -17,9 +17,10 @@ from typing import Iterable, Sequence
 
 from engine import rules
 from engine.config import HyperParams
+from engine.formatting import knob_value
 from engine.numbers import finite
+from engine.actions import DONE, trains_an_epoch
 
-TRAINED_KINDS = ("initial", "continue")
 GROWABLE = ("width", "depth")
 
 # --- overfitting -------------------------------------------------------------------------------
@@ -66,6 +67,14 @@ MAX_LR_DECAY = 2
 #: Learning-rate-too-low findings per run.
 MAX_LR_TOO_LOW = 2
 
+# --- stopped early -----------------------------------------------------------------------------
+#: Budget left (epochs on the current network) at Done for stopping to count as early: a third of it.
+STOPPED_EARLY_MIN_LEFT = 10
+#: Over the last this-many epochs validation accuracy must have risen ...
+STILL_RISING_EPOCHS = 3
+#: ... by at least this much (about 2.5 standard deviations of noise), ending on the run's best epoch.
+STILL_RISING_GAIN = 0.03
+
 # --- branches and kept checkpoints -------------------------------------------------------------
 #: Smallest single-epoch fall of validation accuracy worth a branch from the epoch before it (~4 sigma).
 DROP_MIN = 0.05
@@ -77,7 +86,7 @@ MAX_KEPT = 8
 LAST_KEPT = 3
 
 #: Order of the findings, most important first: a broken run before a tuning hint.
-KIND_ORDER = ("diverged", "overfitting", "underfit", "lr_too_low", "wasted_epochs", "lr_decay")
+KIND_ORDER = ("diverged", "overfitting", "underfit", "stopped_early", "lr_too_low", "wasted_epochs", "lr_decay")
 
 _EPS = 1e-9  # thresholds compare with a tolerance: 0.64 - 0.61 is 0.0299999... in floating point
 
@@ -136,7 +145,7 @@ def _acc(value: float) -> str:
 
 
 def _lr(value: float) -> str:
-    return f"{value:g}"
+    return knob_value("lr", value)
 
 
 def _count(n: int, noun: str = "epoch") -> str:
@@ -165,7 +174,7 @@ def _walk(steps: Sequence[Step]) -> tuple[list[_Played], list[EpochPoint]]:
     played: list[_Played] = []
     path: list[EpochPoint] = []
     for step in steps:
-        if step.kind in TRAINED_KINDS and step.epoch is not None:
+        if trains_an_epoch(step.kind) and step.epoch is not None:
             played.append(_Played(step.epoch, tuple(path)))
             path.append(step.epoch)
         elif step.kind == "revert":
@@ -194,6 +203,21 @@ def _window_best(path: Sequence[EpochPoint], start: int) -> EpochPoint | None:
     """The epoch with the best validation accuracy among EFFECT_WINDOW epochs from ``start`` on."""
     window = [p for p in path[start:start + EFFECT_WINDOW] if p.val_acc is not None]
     return max(window, key=lambda p: p.val_acc) if window else None
+
+
+def _only_change(path: Sequence[EpochPoint], start: int, knobs: tuple[str, ...]) -> bool:
+    """The move into ``path[start]`` changed only ``knobs``, and nothing changed again within EFFECT_WINDOW epochs.
+
+    A gain measured over those epochs can then be credited to that one move; with another change
+    in between (or at the same time) nobody can say which one paid off.
+    """
+    if start < 1:
+        return False
+    before, at = path[start - 1].config.as_dict(), path[start].config.as_dict()
+    if any(before[k] != at[k] for k in before if k not in knobs):
+        return False
+    later = path[start + 1:start + EFFECT_WINDOW]
+    return all(p.config == path[start].config and not p.grown for p in later)
 
 
 # --- 1. overfitting ----------------------------------------------------------------------------
@@ -336,7 +360,7 @@ def _underfit(path: Sequence[EpochPoint]) -> list[Finding]:
                      "growth_epoch": None, "growth_gain": None}
     growth = next((g for g in range(a + 1, len(path)) if path[g].grown), None)
     after = _window_best(path, growth) if growth is not None else None
-    if after is not None and path[growth - 1].val_acc is not None:
+    if after is not None and path[growth - 1].val_acc is not None and _only_change(path, growth, GROWABLE):
         grown, before = path[growth], path[growth - 1].val_acc
         gain = after.val_acc - before
         what = " and ".join(grown.grown)
@@ -397,7 +421,7 @@ def _lr_decay(path: Sequence[EpochPoint]) -> list[Finding]:
         before, point = path[i - 1], path[i]
         lowered = point.config.lr < before.config.lr and not _same_lr(point.config.lr, before.config.lr)
         after = _window_best(path, i)
-        if not lowered or before.val_acc is None or after is None:
+        if not lowered or before.val_acc is None or after is None or not _only_change(path, i, ("lr",)):
             continue
         gain = after.val_acc - before.val_acc
         if gain + _EPS < LR_DECAY_MIN_GAIN:
@@ -412,13 +436,41 @@ def _lr_decay(path: Sequence[EpochPoint]) -> list[Finding]:
     return found[:MAX_LR_DECAY]
 
 
+# --- 7. stopped early while still improving ----------------------------------------------------
+
+def _stopped_early(path: Sequence[EpochPoint], ended_done: bool, max_epochs: int = rules.MAX_EPOCHS) -> list[Finding]:
+    """Done with much of the budget left while validation accuracy was still rising to a new best."""
+    left = max_epochs - len(path)
+    if not ended_done or left < STOPPED_EARLY_MIN_LEFT or len(path) <= STILL_RISING_EPOCHS:
+        return []
+    best = _best(path)
+    last, earlier = path[-1], path[-1 - STILL_RISING_EPOCHS]
+    if best != len(path) - 1 or earlier.val_acc is None or last.val_acc is None:
+        return []
+    rise = last.val_acc - earlier.val_acc
+    if rise + _EPS < STILL_RISING_GAIN:
+        return []
+    text = (f"You pressed Done after epoch {last.number} with {left} epochs of the budget left, while validation "
+            f"accuracy was still rising ({_acc(earlier.val_acc)} at epoch {earlier.number} to {_acc(last.val_acc)} "
+            f"at epoch {last.number}, a new best): more epochs would likely have raised your score.")
+    figures = {"last_epoch": last.number, "epochs_left": left, "from_epoch": earlier.number,
+               "val_acc_from": earlier.val_acc, "val_acc_last": last.val_acc, "rise": rise}
+    return [Finding("stopped_early", (earlier.number, last.number), text, "plateau", figures)]
+
+
 # --- the debrief -------------------------------------------------------------------------------
 
 def findings(steps: Sequence[Step]) -> list[Finding]:
     """Every finding of the run, most important first; empty for a clean run."""
     played, path = _walk(steps)
-    ended_done = bool(steps) and steps[-1].kind == "done"
-    found = (_diverged(played) + _overfitting(played, ended_done) + _underfit(path)
+    ended_done = bool(steps) and steps[-1].kind == DONE
+    stopped = _stopped_early(path, ended_done)
+    underfit = _underfit(path)
+    if stopped and underfit and underfit[0].figures["last_epoch"] == path[-1].number:
+        # Low training accuracy up to a Done while validation accuracy still climbed: the network was
+        # still learning, not unable to fit. The finding is the early stop, not underfitting.
+        underfit = []
+    found = (_diverged(played) + _overfitting(played, ended_done) + underfit + stopped
              + _lr_too_low(path) + _wasted(path) + _lr_decay(path))
     return sorted(found, key=lambda f: KIND_ORDER.index(f.kind))  # stable: order within a kind is kept
 
@@ -479,7 +531,7 @@ def steps_from_outcomes(outcomes) -> list[Step]:
     depth = 0  # epoch number when an outcome carries none
     for outcome in outcomes:
         metrics = outcome.metrics
-        if outcome.kind not in TRAINED_KINDS or metrics is None:
+        if not trains_an_epoch(outcome.kind) or metrics is None:
             if outcome.kind == "revert":
                 depth = max(0, depth - 1)
             steps.append(Step(outcome.kind, None))  # a revert's or Done's metrics are an older epoch's

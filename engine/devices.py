@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 
 import torch
 
@@ -43,3 +44,21 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         pass
     return False
+
+
+#: Where a CUDA MPS control daemon keeps its pipes unless CUDA_MPS_PIPE_DIRECTORY says otherwise.
+DEFAULT_MPS_PIPE_DIRECTORY = "/tmp/nvidia-mps"
+
+
+def mps_pipe_directory() -> str | None:
+    """Where a CUDA MPS control daemon listens, when one looks to be running; else None.
+
+    True when ``nvidia-cuda-mps-control`` is installed and its pipe directory
+    (CUDA_MPS_PIPE_DIRECTORY, or the default /tmp/nvidia-mps) exists.
+    """
+    if shutil.which("nvidia-cuda-mps-control") is None:
+        return None
+    for path in (os.environ.get("CUDA_MPS_PIPE_DIRECTORY"), DEFAULT_MPS_PIPE_DIRECTORY):
+        if path and os.path.isdir(path):
+            return path
+    return None

@@ -6,6 +6,7 @@ and train with engine.session.continue_training, so a run replays identically in
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -84,20 +85,34 @@ class Game:
 
     @classmethod
     def resume(cls, dataset: Dataset, state: TrainingState, blob: bytes, actions: int, best_val_acc: float | None,
-               data: DeviceData | None = None, progress: ProgressCallback | None = None) -> "Game":
+               data: DeviceData | None = None, progress: ProgressCallback | None = None,
+               consecutive_reverts: int = 0) -> "Game":
         """A game going on from a saved ``state`` (``blob``, its checkpoint), e.g. a debrief branch.
 
-        ``actions`` were used before it and ``best_val_acc`` reached; Revert cannot go back past it.
+        ``actions`` were used before it, ``best_val_acc`` reached and ``consecutive_reverts`` made
+        just before it; Revert cannot go back past it.
         """
         game = cls.__new__(cls)
         game.dataset = dataset
         game.data = data if data is not None else place(dataset, state.device)
         game._on_batch = progress
         game.state = state
-        game.counters = play.end_by_limits(play.RunCounters(actions, state.epoch, 0, best_val_acc))
+        game.counters = play.end_by_limits(
+            play.RunCounters(actions, state.epoch, consecutive_reverts, best_val_acc))
         game.best_checkpoint = None  # the best so far belongs to the game this one goes on from
         game._path = [_Saved(blob, None, state.hparams)]
         return game
+
+    def fork(self) -> "Game":
+        """An independent copy that goes on exactly as this game would: same weights, momentum, RNG, counters and path.
+
+        The state is rebuilt from the current checkpoint (what Revert relies on to be exact), so
+        training either copy never changes the other; both share the placed dataset.
+        """
+        twin = copy.copy(self)
+        twin.state = checkpoint.from_bytes(self._path[-1].blob, self.data.device)
+        twin._path = list(self._path)  # the saved checkpoints are immutable bytes: shared, not copied
+        return twin
 
     # The counters, as the callers (bots, the CLI, the debrief) read them.
     actions = property(lambda self: self.counters.actions)

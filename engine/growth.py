@@ -17,7 +17,7 @@ import dataclasses
 
 import torch
 
-from engine.models import Architecture, Network, build_network
+from engine.models import Architecture, Network, empty_network
 from engine.training import TrainingState, prepare_network
 
 BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
@@ -41,7 +41,7 @@ def _consumer(arch: Architecture, i: int) -> str:
 
 def _rebuild(state: TrainingState, arch: Architecture, weights: dict, momentum: dict) -> TrainingState:
     """A new TrainingState holding ``weights`` in a network built for ``arch``."""
-    network = build_network(arch, state.hparams.dropout)
+    network = empty_network(arch, state.hparams.dropout)
     network.load_state_dict(weights)
     network = prepare_network(network, state.device)
     hparams = state.hparams.replace(width=arch.width, depth=arch.depth)

@@ -6,6 +6,7 @@ import dataclasses
 
 from engine.config import KNOBS, MAX_DEPTH, MAX_WIDTH, MIN_DEPTH, MIN_WIDTH, HyperParams
 from engine.errors import ActionSyntaxError, RuleViolation
+from engine.formatting import knob_value
 
 #: Learning rate moves in half-decade steps (log scale), as tuning guides recommend.
 LR_LADDER = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
@@ -71,17 +72,12 @@ def step(knob: str, direction: str, current: float | int) -> Step:
         # A value off the ladder (e.g. a CLI --lr 0.05) moves to the next rung above it.
         above = [v for v in ladder if v > current and not _close(v, current)]
         if not above:
-            return Step(knob, direction, None, f"{label} is already at its maximum ({_fmt(current)})")
+            return Step(knob, direction, None, f"{label} is already at its maximum ({knob_value(knob, current)})")
         return Step(knob, direction, above[0])
     below = [v for v in ladder if v < current and not _close(v, current)]
     if not below:
-        return Step(knob, direction, None, f"{label} is already at its minimum ({_fmt(current)})")
+        return Step(knob, direction, None, f"{label} is already at its minimum ({knob_value(knob, current)})")
     return Step(knob, direction, below[-1])
-
-
-def _fmt(value: float | int) -> str:
-    """Short human form of a knob value."""
-    return f"{value:g}"
 
 
 def apply_changes(hparams: HyperParams, changes: dict[str, str]) -> HyperParams:

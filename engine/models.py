@@ -109,6 +109,9 @@ class Network(nn.Module):
         super().__init__()
         self.arch = arch
         self.dropout = float(dropout)
+        #: Where dropout masks are drawn from while training: each run's own generator (set per epoch by
+        #: engine.training), so no epoch touches torch's process-wide default generator.
+        self.dropout_generator: torch.Generator | None = None
         in_features = arch.input_shape[0]
         blocks = []
         for i in range(arch.depth):
@@ -123,7 +126,12 @@ class Network(nn.Module):
         return self._forward_cnn(x)
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
+        if self.dropout <= 0 or not self.training:
+            return x
+        # What F.dropout does on a CPU (a Bernoulli mask scaled by 1/(1-p)), drawn from the run's own
+        # generator instead of the default one: the same seed gives bit-identical masks.
+        keep = 1.0 - self.dropout
+        return x * torch.empty_like(x).bernoulli_(keep, generator=self.dropout_generator).div_(keep)
 
     def _forward_mlp(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -146,13 +154,20 @@ class Network(nn.Module):
         return self.classifier(x)
 
 
-def build_network(arch: Architecture, dropout: float = 0.0, seed: int | None = None) -> Network:
-    """A freshly initialised network; ``seed`` makes the initial weights reproducible."""
-    if seed is None:
-        return Network(arch, dropout)
+def build_network(arch: Architecture, dropout: float = 0.0, *, seed: int) -> Network:
+    """A freshly initialised network whose initial weights ``seed`` makes reproducible."""
     with DEFAULT_GENERATOR, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Network(arch, dropout)
+
+
+def empty_network(arch: Architecture, dropout: float = 0.0) -> Network:
+    """A network of ``arch``'s shape with uninitialised weights, for a caller that loads its own."""
+    # Built on the meta device, the layers' initialisers draw nothing from torch's process-wide
+    # generator, so a checkpoint restored on one thread cannot shift a seeded build on another.
+    with torch.device("meta"):
+        network = Network(arch, dropout)
+    return network.to_empty(device="cpu")
 
 
 def architecture_for(input_shape: tuple[int, ...], num_classes: int, width: int, depth: int) -> Architecture:

@@ -4,7 +4,12 @@ A human's score is reported as ``(player − random) / (oracle − random)`` (en
 player is the floor (what pressing buttons without thinking gets), and the oracle is the best of
 :data:`SCHEDULES`, a few schedules a practitioner would try first. Every reference plays the real
 game through engine.game.Game in the same action space as the student, so it obeys every rule.
-Each one costs a whole epoch budget of CPU, which is why the grid stays at four schedules.
+Players that start alike share the epochs they have in common (engine.lockstep): "lr 0.01 step
+decay" is the default schedule until its decay, "lr 0.1 step decay" is "lr 0.1 constant" until
+its first decay, and the automatic player starts like the lr 0.1 schedules. The baselines job
+notes where the references leave the default's and the automatic player's paths
+(:func:`play_default_recording`, :func:`fork_recorder`); :func:`reference_players` goes on from
+those fork points instead of training the shared epochs again.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ import math
 import random
 from typing import Iterable
 
-from engine import rules
-from engine.actions import Action
-from engine.bots import TRAINED_KINDS, Observation, is_legal
+from engine.actions import Action, trains_an_epoch
+from engine.bots import Observation, is_legal
 from engine.config import INITIAL_CHOICES, KNOBS, HyperParams, default_hparams
 from engine.datasets import Dataset
-from engine.game import Game, Outcome
+from engine.game import Outcome
+from engine.lockstep import ForkPoint, ForkRecorder, check_budget, play_recording, play_together, resume
 from engine.regret import Curve, curve_score
 from engine.training import DeviceData, ProgressCallback, place
 
@@ -130,12 +135,6 @@ class SchedulePlayer:
         return KEEP
 
 
-def _check_budget(epochs: int) -> None:
-    """An epoch budget is between 1 and the game's own limit."""
-    if not 1 <= epochs <= rules.MAX_EPOCHS:
-        raise ValueError(f"epochs must be between 1 and {rules.MAX_EPOCHS}, got {epochs!r}")
-
-
 def play_policy(
     policy, dataset: Dataset, epochs: int, seed: int = 0, device: str = "cpu",
     data: DeviceData | None = None, progress: ProgressCallback | None = None,
@@ -145,17 +144,7 @@ def play_policy(
     The budget counts epochs as the game does (on the current network), so reverted epochs
     do not count against it; the game's own limits (60 actions, 30 epochs) still apply.
     """
-    _check_budget(epochs)
-    game = Game(dataset, policy.initial_config(), seed=seed, device=device, data=data, progress=progress)
-    outcome = game.start()
-    outcomes = [outcome]
-    history = [Observation.from_outcome(outcome, game.progress)]
-    while not outcome.ended:
-        action = Action("done") if outcome.epoch >= epochs else policy.decide(list(history))
-        outcome = game.act(action)
-        outcomes.append(outcome)
-        history.append(Observation.from_outcome(outcome, game.progress))
-    return outcomes
+    return play_together([policy], dataset, epochs, seed, device, data, progress).outcomes[0]
 
 
 def play_schedule(
@@ -170,7 +159,7 @@ def curve_of(outcomes: Iterable[Outcome]) -> list[float | None]:
     """Validation accuracy of every trained epoch in training order (reverted included, diverged as None)."""
     curve: list[float | None] = []
     for outcome in outcomes:
-        if outcome.kind not in TRAINED_KINDS:
+        if not trains_an_epoch(outcome.kind):
             continue  # a revert or Done shows an earlier epoch's metrics again: no compute spent
         metrics = outcome.metrics
         ok = metrics is not None and not metrics.diverged and math.isfinite(metrics.val_acc)
@@ -189,6 +178,8 @@ class ReferenceResult:
 
     random: list[float | None]
     schedules: dict[str, list[float | None]]
+    #: Epochs this computation trained (shared ones once); not stored with the curves.
+    epochs_trained: int = dataclasses.field(default=0, compare=False)
 
     @property
     def random_score(self) -> float | None:
@@ -232,29 +223,73 @@ def _curve(values: Curve) -> list[float | None]:
     return [None if v is None else float(v) for v in values]
 
 
+def schedule_player(name: str, epochs: int) -> SchedulePlayer:
+    """The policy of the reference schedule called ``name`` for a budget of ``epochs``."""
+    if name not in SCHEDULE_NAMES:
+        raise ValueError(f"unknown schedule {name!r}; schedules are {', '.join(SCHEDULE_NAMES)}")
+    return SchedulePlayer(SCHEDULES[SCHEDULE_NAMES.index(name)], epochs)
+
+
+def followers(initial: HyperParams, epochs: int, exclude: Iterable[str] = ("default",)) -> list[SchedulePlayer]:
+    """The reference schedules (not in ``exclude``) that start with ``initial``: those a path started so can carry."""
+    exclude = set(exclude)
+    return [SchedulePlayer(s, epochs) for s in SCHEDULES if s.initial == initial and s.name not in exclude]
+
+
+def fork_recorder(initial: HyperParams, epochs: int) -> ForkRecorder:
+    """A recorder for a path that starts with ``initial`` (the automatic player's): the schedules starting alike follow it."""
+    return ForkRecorder(followers(initial, epochs), epochs)
+
+
+def play_default_recording(
+    dataset: Dataset, epochs: int, seed: int = 0, device: str = "cpu", data: DeviceData | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[Outcome], list[ForkPoint]]:
+    """The default schedule's run (as play_schedule) and the fork points of the schedules that start like it."""
+    default = schedule_player("default", epochs)
+    return play_recording(default, followers(default.initial_config(), epochs), dataset, epochs, seed, device,
+                          data, progress)
+
+
 def reference_players(
     dataset: Dataset, epochs: int, device: str = "cpu", data: DeviceData | None = None,
     progress: ProgressCallback | None = None, random_seed: int = 0,
     skip: Iterable[str] = ("default",), known: dict[str, Curve] | None = None,
+    forks: Iterable[ForkPoint] = (),
 ) -> ReferenceResult:
     """Play RandomPlayer(random_seed) and every schedule not in ``skip``; ``known`` curves are used, not retrained.
 
     The default schedule's curve is measured with the baselines, so by default it is skipped
-    here and handed in through ``known``. Every run uses network seed 0, so the players differ
+    here and handed in through ``known``. A schedule named in one of ``forks`` (noted by the
+    baselines job) goes on from its fork point; the others start from scratch, and players that
+    start alike share their common epochs. Every run uses network seed 0, so the players differ
     only in what they choose, and shares one placed copy of the dataset.
     """
+    check_budget(epochs)
     known = dict(known or {})
     unknown = set(known) - set(SCHEDULE_NAMES)
     if unknown:  # a typo would otherwise silently add a schedule nobody trained
         raise ValueError(f"unknown schedules in known: {', '.join(sorted(unknown))}")
+    forks = list(forks)
+    forked = [name for fork in forks for name in fork.players]
+    if set(forked) - set(SCHEDULE_NAMES) or len(forked) != len(set(forked)):
+        raise ValueError(f"fork points must name each reference schedule at most once, got {', '.join(forked)}")
     skip = set(skip)
+    wanted = [s.name for s in SCHEDULES if s.name not in known and s.name not in skip]
     data = data if data is not None else place(dataset, device)
-    run = dict(epochs=epochs, device=device, data=data, progress=progress)
-    random_curve = curve_of(play_policy(RandomPlayer(random_seed), dataset, **run))
-    schedules: dict[str, list[float | None]] = {}
-    for schedule in SCHEDULES:
-        if schedule.name in known:
-            schedules[schedule.name] = _curve(known[schedule.name])
-        elif schedule.name not in skip:
-            schedules[schedule.name] = curve_of(play_schedule(dataset, schedule, **run))
-    return ReferenceResult(random_curve, schedules)
+    run = dict(device=device, data=data, progress=progress)
+
+    curves: dict[str, list[float | None]] = {name: _curve(curve) for name, curve in known.items()}
+    trained = 0
+    for fork in forks:
+        names = [name for name in fork.players if name in wanted]
+        if names:
+            resumed, epochs_trained = resume(fork, [schedule_player(n, epochs) for n in names], dataset, epochs, **run)
+            curves.update((name, r.curve) for name, r in zip(names, resumed))
+            trained += epochs_trained
+    fresh = [name for name in wanted if name not in curves]
+    shared = play_together([RandomPlayer(random_seed)] + [schedule_player(n, epochs) for n in fresh], dataset,
+                           epochs, **run)
+    curves.update((name, curve_of(outcomes)) for name, outcomes in zip(fresh, shared.outcomes[1:]))
+    schedules = {s.name: curves[s.name] for s in SCHEDULES if s.name in curves}
+    return ReferenceResult(curve_of(shared.outcomes[0]), schedules, trained + shared.epochs_trained)

@@ -1,4 +1,4 @@
-"""Comparing runs by the validation-accuracy curves they spent: score, regret, area, normalised score.
+"""Comparing runs by the validation-accuracy curves they spent: score, regret, area (the normalised score is engine.scale).
 
 A curve is the validation accuracy of every epoch a player trained, in training order (reverted
 epochs included, diverged ones as None); see engine.references.curve_of. Pure Python: the web app
@@ -45,19 +45,6 @@ def regret(score: float | None, oracle: float | None) -> float | None:
     if score is None or oracle is None:
         return None
     return oracle - score
-
-
-def reference_normalised(
-    score: float | None, random: float | None, oracle: float | None, min_spread: float = 0.02
-) -> float | None:
-    """(score − random) / max(oracle − random, min_spread): 0 at the random player, 1 at the oracle.
-
-    ``min_spread`` keeps the ratio sane on a dataset where the random player almost matches the
-    oracle (a spread near 0 would blow a tiny difference up into a huge number).
-    """
-    if score is None or random is None or oracle is None:
-        return None
-    return (score - random) / max(oracle - random, min_spread)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,6 @@ or AMX), and evaluation runs under ``torch.inference_mode`` in large batches.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -22,7 +21,6 @@ from engine.config import HyperParams
 from engine.datasets import Dataset
 from engine.devices import cpu_has_native_bf16
 from engine.models import Architecture, Network, architecture_for, build_network
-from engine.rng import DEFAULT_GENERATOR
 
 MOMENTUM = 0.9
 BATCH_SIZE = 128
@@ -177,15 +175,10 @@ def train_epoch(
     correct = torch.zeros((), device=data.device, dtype=torch.int64)
     seen = 0
     diverged = False
-    devices = [data.device] if data.device.type == "cuda" else []
-    # Only dropout draws from torch's default generator while training: without it the epoch leaves
-    # that shared generator alone, so epochs on other threads need not wait for this one.
-    uses_default_generator = state.hparams.dropout > 0
-    with contextlib.ExitStack() as stack:
-        if uses_default_generator:
-            stack.enter_context(DEFAULT_GENERATOR)
-            stack.enter_context(torch.random.fork_rng(devices=devices))
-            _seed_dropout(data.device, dropout_seed)
+    # Dropout draws from a generator of this epoch's own, never from torch's process-wide default one,
+    # so epochs trained at once on several threads neither wait for each other nor change each other.
+    network.dropout_generator = torch.Generator(device=data.device).manual_seed(dropout_seed)
+    try:
         for index, batch in enumerate(batches):
             x, y = data.train_x[batch], data.train_y[batch]
             with _autocast(data.device, training=True):
@@ -203,6 +196,8 @@ def train_epoch(
                     break
                 if progress is not None:
                     progress(index + 1, len(batches))
+    finally:
+        network.dropout_generator = None
 
     state.momentum = {
         name: optimizer.state[param]["momentum_buffer"].detach().clone()
@@ -225,14 +220,6 @@ def train_epoch(
         diverged=diverged,
         seconds=time.perf_counter() - started,
     )
-
-
-def _seed_dropout(device: torch.device, seed: int) -> None:
-    """Seed the generator dropout draws from on ``device`` (only that one: seeding CUDA is slow)."""
-    if device.type == "cuda":
-        torch.cuda.manual_seed(seed)
-    else:
-        torch.default_generator.manual_seed(seed)
 
 
 def _weights_finite(network: Network) -> bool:

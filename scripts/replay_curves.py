@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 # 2 and 3 added (and 3 renamed time) columns this script does not read.
-SUPPORTED_SCHEMAS = ("1", "2", "3")
+SUPPORTED_SCHEMAS = ("1", "2", "3", "4", "5")  # 5 added the messages table, which curves do not need
 
 
 def _number(text: str):

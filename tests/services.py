@@ -12,7 +12,7 @@ import time
 
 import redis
 
-from app.ops.processes import free_port
+from bench.processes import free_port
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -77,9 +77,9 @@ class PrivateRedis:
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:port to a target; ``cut()`` drops every connection and refuses new ones."""
+    """Forwards ``host``:port to 127.0.0.1:target_port; ``cut()`` drops every connection and refuses new ones."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
         self.target_port = target_port
         self.port = free_port()
         self._open = threading.Event()
@@ -87,7 +87,7 @@ class TcpProxy:
         self._stop = threading.Event()
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = socket.create_server((host, self.port))
         self._listener.settimeout(0.2)
         threading.Thread(target=self._accept, daemon=True).start()
 

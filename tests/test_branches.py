@@ -78,6 +78,7 @@ def hyperquest(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.processes
 def test_train_json_ends_with_a_debrief_and_branches_from_the_players_checkpoints():
     result = hyperquest("train", "--dataset", "clusters:1", "--size", "tiny", "--width", "32", "--depth", "2",
                         "--lr", "0.1", "--actions", "continue,continue,continue:lr=down,continue", "--json",
@@ -97,12 +98,14 @@ def test_train_json_ends_with_a_debrief_and_branches_from_the_players_checkpoint
         assert branch["best_val_acc"] >= max(by_epoch[e]["val_acc"] for e in by_epoch if e <= branch["from_epoch"])
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("flag, message", [("0", "between 1 and 29"), ("30", "between 1 and 29"), ("x", "epoch number")])
 def test_branch_from_rejects_bad_epochs_before_training(flag, message):
     result = hyperquest("train", "--dataset", "clusters:1", "--size", "tiny", "--branch-from", flag, check=False)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.processes
 def test_branch_from_an_epoch_off_the_path_is_a_clear_error():
     result = hyperquest("train", "--dataset", "clusters:1", "--size", "tiny", "--width", "32", "--depth", "2",
                         "--actions", "continue,revert", "--branch-from", "2", "--json", check=False)

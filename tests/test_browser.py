@@ -6,23 +6,16 @@ Screenshots of every screen go to artifacts/screenshots/ for a person to look at
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from app.ops.processes import hyperquest_env, start_server, start_worker
+from bench.processes import hyperquest_env, start_server, start_worker
 from tests.services import REDIS_URL, delete_prefix
+from tests.support.browser import (create_staff, log_in_and_train_epoch_1, shot, staff_login, start_when_ready,
+                                   submit_training)
 from tests.webutil import postgres_database
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-STAFF_PASSWORD = "a long staff password"
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
 
 @pytest.fixture(params=["embedded", "celery"])
@@ -48,51 +41,9 @@ def server(request, tmp_path):
             delete_prefix(REDIS_URL, prefix)
 
 
-@pytest.fixture
-def staffed_server(tmp_path):
-    """An embedded server plus an instructor and a researcher created with `hyperquest staff create`."""
-    env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/staff.sqlite3", dataset_size="tiny", baseline_epochs=2,
-                         pool_size=1, device="cpu")
-    for username, role in (("prof", "instructor"), ("res", "researcher")):
-        created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", username, "--role", role],
-                                 input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
-        assert created.returncode == 0, created.stderr
-    process, base = start_server(env)
-    yield base
-    process.stop()
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def start_when_ready(page: Page) -> None:
-    """On the "preparing datasets" page: wait (it refreshes itself) until Start is enabled, then press it."""
-    page.wait_for_selector("main form button[type=submit]:not([disabled])", timeout=120_000)
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/configure")
-
-
-def submit_training(page: Page) -> None:
-    """Press the training form's Submit and wait until the page says the epoch is done."""
-    page.click("form.action-form button[type=submit]")
-    page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
-
-
-def test_play_a_whole_game(server, browser, request):
+def test_play_a_whole_game(server, chromium, request):
     mode = request.node.callspec.params["server"]
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.goto(server + "/")
     shot(page, f"{mode}-01-login")
     page.fill("#student_id", "s42")
@@ -153,12 +104,12 @@ def test_play_a_whole_game(server, browser, request):
     assert "Your score" in page.locator(".score").inner_text()
     shot(page, f"{mode}-08-result")
 
-    page.click("text=Leaderboard >> nth=-1")
+    page.get_by_role("link", name="Leaderboard", exact=True).last.click()  # the result's button, after the header's
     page.wait_for_url("**/leaderboard")
     expect(page.locator("text=Grace Hopper").first).to_be_visible()
     shot(page, f"{mode}-09-leaderboard")
 
-    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = chromium.new_context(viewport={"width": 390, "height": 844})
     phone.add_cookies(page.context.cookies())
     mobile = phone.new_page()
     mobile.goto(server + "/instructions")
@@ -171,48 +122,18 @@ def test_play_a_whole_game(server, browser, request):
     phone.close()
 
 
-def test_keyboard_only_login(server, browser):
-    page = browser.new_page()
+def test_keyboard_only_login(server, chromium):
+    page = chromium.new_page()
     page.goto(server + "/login")
-    page.keyboard.type("kb1")  # the Student ID field has focus on load
+    # The Student ID field has focus on load: Chromium moves it there at its next rendering update,
+    # which can come after the load event on a busy machine, so wait for it rather than type at once.
+    expect(page.locator("#student_id")).to_be_focused()
+    page.keyboard.type("kb1")
     page.keyboard.press("Tab")
     page.keyboard.type("Keyboard User")
     page.keyboard.press("Enter")
     page.wait_for_url("**/survey")
     expect(page.locator("text=What is your current education status?")).to_be_visible()
-
-
-def log_in(page: Page, base: str, student_id: str, name: str) -> None:
-    """The student login form, filled and sent."""
-    page.goto(base + "/login")
-    page.fill("#student_id", student_id)
-    page.fill("#name", name)
-    page.click("main button[type=submit]")
-
-
-def answer_survey_and_start(page: Page) -> None:
-    """On the survey: answer it, then start a dataset (waiting for the pool) and land on the configure page."""
-    for selector in ("#education-2", "#experience_years-1", "#self_rating-1", "#network_types-1"):
-        page.check(selector)
-    page.click("main button[type=submit]")
-    page.click("text=Start a dataset")
-    if page.url.endswith("/runs/new"):
-        start_when_ready(page)
-
-
-def create_staff(env: dict, username: str, role: str) -> None:
-    """A staff account made with `hyperquest staff create` (the password is STAFF_PASSWORD)."""
-    created = subprocess.run([sys.executable, "-m", "app.cli", "staff", "create", username, "--role", role],
-                             input=STAFF_PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120)
-    assert created.returncode == 0, created.stderr
-
-
-def log_in_and_train_epoch_1(page: Page, base: str, student_id: str, name: str) -> None:
-    """Log in, answer the survey, start a dataset and submit the default configuration (epoch 1)."""
-    log_in(page, base, student_id, name)
-    answer_survey_and_start(page)
-    page.click("main form button[type=submit]")
-    page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
 
 
 def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
@@ -230,28 +151,21 @@ def play_short_game(page: Page, base: str, student_id: str, name: str) -> None:
     assert "Automatic player" in page.locator("main").inner_text()
 
 
-def staff_login(page: Page, base: str, username: str) -> None:
-    page.goto(base + "/staff/login")
-    page.fill("#username", username)
-    page.fill("#password", STAFF_PASSWORD)
-    page.click("main button[type=submit]")
-
-
-def test_instructor_dashboard_replay_and_research(staffed_server, browser):
+def test_instructor_dashboard_replay_and_research(staffed_server, chromium):
     base = staffed_server
-    student = browser.new_page(viewport={"width": 1280, "height": 900})
+    student = chromium.new_page(viewport={"width": 1280, "height": 900})
     play_short_game(student, base, "s7", "Alan Turing")
     student.goto(base + "/instructor")
     assert "this page is for instructors" in student.locator("main").inner_text()
     # Someone tries Alan's ID under another name: a new player, not an error, and not Alan's account.
-    other = browser.new_page(viewport={"width": 1280, "height": 900})
+    other = chromium.new_page(viewport={"width": 1280, "height": 900})
     other.goto(base + "/login")
     other.fill("#student_id", "s7")
     other.fill("#name", "Mallory")
     other.click("main button[type=submit]")
     other.wait_for_url("**/survey")
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.goto(base + "/staff/login")
     shot(page, "12-staff-login")
     staff_login(page, base, "prof")
@@ -277,19 +191,19 @@ def test_instructor_dashboard_replay_and_research(staffed_server, browser):
     expect(page.locator(".saved")).to_be_visible()
     shot(page, "15-instructor-settings")
 
-    researcher = browser.new_page(viewport={"width": 1280, "height": 900})
+    researcher = chromium.new_page(viewport={"width": 1280, "height": 900})
     staff_login(researcher, base, "res")
     researcher.wait_for_url("**/research")
     assert "participants" in researcher.locator("main").inner_text()
     shot(researcher, "16-research")
 
-    login = browser.new_page(viewport={"width": 1280, "height": 900})
+    login = chromium.new_page(viewport={"width": 1280, "height": 900})
     login.goto(base + "/login")
     expect(login.locator("#class_code")).to_be_visible()  # the class code is required now
     shot(login, "17-login-with-class-code")
 
 
-def test_the_pool_gets_ready_live_and_the_test_accuracy_arrives_on_the_result(tmp_path, browser):
+def test_the_pool_gets_ready_live_and_the_test_accuracy_arrives_on_the_result(tmp_path, chromium):
     """A class's first minute: the dashboard follows the pool's baselines without a reload; after
     Done the result page shows the hidden test accuracy once the runner has measured it."""
     env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/pool.sqlite3", dataset_size="tiny", baseline_epochs=20,
@@ -297,7 +211,7 @@ def test_the_pool_gets_ready_live_and_the_test_accuracy_arrives_on_the_result(tm
     create_staff(env, "prof", "instructor")
     process, base = start_server(env)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
         staff_login(page, base, "prof")
         page.wait_for_url("**/instructor")
         page.evaluate("window.loadedOnce = true")  # gone if the page reloads
@@ -313,7 +227,7 @@ def test_the_pool_gets_ready_live_and_the_test_accuracy_arrives_on_the_result(tm
         page.click("main button[type=submit]")
         expect(page.locator(".saved")).to_be_visible()
 
-        student = browser.new_page(viewport={"width": 390, "height": 844})
+        student = chromium.new_page(viewport={"width": 390, "height": 844})
         play_short_game(student, base, "s8", "Ada Lovelace")
         expect(student.locator("main")).to_contain_text("Accuracy of your best network on the hidden test split")
         expect(student.locator("#test-accuracy")).to_have_count(0, timeout=60_000)  # the figure replaced "computing"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from app.ops.processes import hyperquest_env, start_server
-from tests.test_browser import browser, log_in_and_train_epoch_1, shot, submit_training  # noqa: F401  (browser: fixture)
+from bench.processes import hyperquest_env, start_server
+from tests.support.browser import log_in_and_train_epoch_1, shot, submit_training
 
 
-def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # noqa: F811
+def test_the_result_page_debriefs_the_run_with_branches(tmp_path, chromium):
     env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/debrief.sqlite3", dataset_size="tiny", baseline_epochs=3,
                          pool_size=1, device="cpu")
     process, base = start_server(env)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = chromium.new_page(viewport={"width": 1280, "height": 800})
         log_in_and_train_epoch_1(page, base, "d1", "Grace Hopper")
         for _ in range(4):
             submit_training(page)
@@ -42,7 +42,7 @@ def test_the_result_page_debriefs_the_run_with_branches(tmp_path, browser):  # n
         assert legend.count("bot from") == before + 1
         shot(page, "22-result-debrief-picked")
 
-        phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state())
+        phone = chromium.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state())
         mobile = phone.new_page()
         mobile.goto(page.url.split("#")[0])
         expect(mobile.locator("#debrief-chart canvas")).to_have_count(1)

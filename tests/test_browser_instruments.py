@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from app.classroom.models import ClassSettings
 from app.classroom.service import PLAYABLE_FAMILIES
-from app.ops.processes import hyperquest_env, start_server
+from bench.processes import hyperquest_env, start_server
 from app.runs.models import ActionRecord
-from tests.test_browser import answer_survey_and_start, browser, log_in, shot, submit_training  # noqa: F401  (browser: fixture)
+from tests.support.browser import answer_survey_and_start, log_in, shot, submit_training
 
 
 def turn_on_instruments(url: str) -> None:
@@ -37,13 +37,13 @@ def actions(url: str, run_id: int) -> list[ActionRecord]:
     return found
 
 
-def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, browser):  # noqa: F811
+def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, chromium):
     url = f"sqlite:///{tmp_path}/instruments.sqlite3"
     process, base = start_server(hyperquest_env(database_url=url, dataset_size="tiny", baseline_epochs=2, pool_size=1,
                                                 device="cpu"))
     try:
         turn_on_instruments(url)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = chromium.new_page(viewport={"width": 1280, "height": 800})
         log_in(page, base, "p1", "Katherine Johnson")
         expect(page.locator("main")).to_contain_text("We study how people tune networks.")  # consent before the survey
         page.click("button[value=agree]")
@@ -81,7 +81,7 @@ def test_predict_then_see_the_outcome_with_reason_chips(tmp_path, browser):  # n
         expect(page.locator("#prediction-outcome")).to_contain_text("you predicted 0.550 ± 0.05 (confidence 4)")
         shot(page, "33-training-prediction-outcome")
 
-        phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state())
+        phone = chromium.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state())
         mobile = phone.new_page()
         mobile.goto(page.url)
         expect(mobile.locator("#prediction")).to_be_visible()

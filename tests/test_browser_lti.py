@@ -8,15 +8,16 @@ localhost as a secure origin, so Secure cookies work over plain HTTP there).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
 
 from playwright.sync_api import expect
 
-from app.ops.processes import hyperquest_env, start_server
+from bench.processes import hyperquest_env, start_server
 from tests.lti_platform import Platform
-from tests.test_browser import STAFF_PASSWORD, browser, shot  # noqa: F401 (the browser fixture)
+from tests.support.browser import STAFF_PASSWORD, shot, start_when_ready
 
 
 def _cli(env, *args: str, stdin: str | None = None) -> None:
@@ -25,7 +26,7 @@ def _cli(env, *args: str, stdin: str | None = None) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
+def test_launch_plays_inside_the_lms_iframe(chromium, tmp_path):
     env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/lti-browser.sqlite3", dataset_size="tiny",
                          baseline_epochs=2, pool_size=1, device="cpu")
     with Platform() as lms:
@@ -39,7 +40,7 @@ def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
         lms.tool_login_url = tool + "/lti/login"
         try:
             # The registration page an instructor copies the URLs from.
-            staff = browser.new_page(viewport={"width": 1280, "height": 800})
+            staff = chromium.new_page(viewport={"width": 1280, "height": 800})
             staff.goto(tool + "/staff/login")
             staff.fill("#username", "prof")
             staff.fill("#password", STAFF_PASSWORD)
@@ -51,7 +52,7 @@ def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
             staff.close()
 
             # A student opens the course page: the iframe starts the OIDC login and comes back signed in.
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context = chromium.new_context(viewport={"width": 1280, "height": 800})
             page = context.new_page()
             page.goto(lms.url + "/course?user=student-7")
             frame = page.frame_locator("#tool")
@@ -72,9 +73,11 @@ def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
 
             # One run to its end inside the frame: its grade reaches the course gradebook.
             frame.locator("text=Start a dataset").click()
-            frame.locator("main form button[type=submit]:not([disabled])").first.wait_for(timeout=120_000)
-            if "/runs/new" in page.frames[-1].url:
-                frame.locator("main form button[type=submit]:not([disabled])").click()
+            # Wait on the tool frame's own URL: the old page's buttons match a selector until it has gone.
+            tool_frame = page.frame(url=lambda url: url.startswith(tool))
+            tool_frame.wait_for_url(re.compile(r"/(runs/new|configure)$"), timeout=60_000)
+            if tool_frame.url.endswith("/runs/new"):
+                start_when_ready(tool_frame)
             frame.locator("#config-title").wait_for(timeout=60_000)
             frame.locator("main form button[type=submit]").click()
             frame.locator("#train[data-busy='false']").wait_for(timeout=120_000)
@@ -91,7 +94,7 @@ def test_launch_plays_inside_the_lms_iframe(browser, tmp_path):  # noqa: F811
             context.close()
 
             # The course's instructor, launched the same way, sees the post on the course's dashboard.
-            teacher = browser.new_context(viewport={"width": 1280, "height": 800})
+            teacher = chromium.new_context(viewport={"width": 1280, "height": 800})
             course = teacher.new_page()
             course.goto(lms.url + "/course?user=teacher-1")
             frame = course.frame_locator("#tool")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from app.ops.processes import hyperquest_env, start_server
-from tests.test_browser import (SHOTS, answer_survey_and_start, browser, create_staff, log_in,  # noqa: F401
-                                shot, staff_login, submit_training)
+from bench.processes import hyperquest_env, start_server
+from tests.support.browser import (SHOTS, answer_survey_and_start, create_staff, log_in, shot, staff_login,
+                                   submit_training)
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -25,8 +25,8 @@ def legend_values(page: Page, scope: str) -> list[str]:
     return page.eval_on_selector_all(f"{scope} .u-legend .u-value", "els => els.map(e => e.textContent.trim())")
 
 
-def phone_page(browser, page: Page) -> Page:  # noqa: F811
-    return browser.new_context(viewport=PHONE, storage_state=page.context.storage_state()).new_page()
+def phone_page(chromium, page: Page) -> Page:
+    return chromium.new_context(viewport=PHONE, storage_state=page.context.storage_state()).new_page()
 
 
 def survey_legends_inside(page: Page) -> None:
@@ -41,20 +41,20 @@ def survey_legends_inside(page: Page) -> None:
         assert box["legend"] >= box["border"] + 1, f"the question overlaps its box's top border: {box}"
 
 
-def test_pages_for_a_new_player(tmp_path, browser):  # noqa: F811
+def test_pages_for_a_new_player(tmp_path, chromium):
     env = hyperquest_env(database_url=f"sqlite:///{tmp_path}/pages.sqlite3", dataset_size="tiny", baseline_epochs=2,
                          pool_size=1, device="cpu")
     create_staff(env, "prof", "instructor")
     process, base = start_server(env)
     try:
-        page = browser.new_page(viewport=DESKTOP)
+        page = chromium.new_page(viewport=DESKTOP)
         log_in(page, base, "n1", "Mary Jackson")
         page.wait_for_url("**/survey")
 
         # Survey: a two-line question stays inside its box, on a laptop and on a phone.
         survey_legends_inside(page)
         shot(page, "41-survey-desktop")
-        mobile = phone_page(browser, page)
+        mobile = phone_page(chromium, page)
         mobile.goto(base + "/survey")
         survey_legends_inside(mobile)
         assert any(n > 30 for n in mobile.eval_on_selector_all("form.survey legend", "els => els.map(e => e.getBoundingClientRect().height)"))
@@ -141,7 +141,7 @@ def test_pages_for_a_new_player(tmp_path, browser):  # noqa: F811
         mobile.context.close()
 
         # An instructor's header on a phone wraps instead of scrolling sideways.
-        staff = browser.new_context(viewport=PHONE).new_page()
+        staff = chromium.new_context(viewport=PHONE).new_page()
         staff_login(staff, base, "prof")
         staff.wait_for_url("**/instructor")
         header = staff.locator("header.site-header")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.test_browser import browser, shot, staff_login, staffed_server  # noqa: F401  (fixtures)
+from tests.support.browser import shot, staff_login
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -62,13 +62,13 @@ def log_in_through_link(page: Page, link: str) -> None:
         page.goto(link)
 
 
-def test_scenario_link_from_instructor_to_training(staffed_server, browser):  # noqa: F811
+def test_scenario_link_from_instructor_to_training(staffed_server, chromium):
     base = staffed_server
-    prof = browser.new_page(viewport=DESKTOP)
+    prof = chromium.new_page(viewport=DESKTOP)
     link = create_lr_only_scenario(prof, base)
     assert link.startswith(base + "/s/")
 
-    student = browser.new_page(viewport=DESKTOP)
+    student = chromium.new_page(viewport=DESKTOP)
     log_in_through_link(student, link)
     expect(student.locator("h1#scenario-title")).to_have_text("Lecture 7: the learning rate")
     text = student.locator("main").inner_text()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.test_browser import browser, shot, staff_login, staffed_server  # noqa: F401  (fixtures)
+from tests.support.browser import shot, staff_login
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 CONSENT = ("Consent to take part in a study of how people train neural networks\n\n"
@@ -28,9 +28,9 @@ def _set_up_study(page: Page, base: str) -> None:
     expect(page.locator("p.saved")).to_be_visible()
 
 
-def test_study_settings_and_consent_screens(staffed_server, browser):
+def test_study_settings_and_consent_screens(staffed_server, chromium):
     base = staffed_server
-    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    context = chromium.new_context(viewport=VIEWPORTS["desktop"])
     page = context.new_page()
     _set_up_study(page, base)
     for name, viewport in VIEWPORTS.items():
@@ -40,7 +40,7 @@ def test_study_settings_and_consent_screens(staffed_server, browser):
     context.close()
 
     for index, (name, viewport) in enumerate(VIEWPORTS.items()):
-        context = browser.new_context(viewport=viewport)
+        context = chromium.new_context(viewport=viewport)
         page = context.new_page()
         page.goto(base + "/")
         page.fill("#student_id", f"s{index}")
@@ -61,7 +61,7 @@ def test_study_settings_and_consent_screens(staffed_server, browser):
         expect(page.locator("text=You have trained 0 networks so far!")).to_be_visible()
         context.close()
 
-    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    context = chromium.new_context(viewport=VIEWPORTS["desktop"])
     page = context.new_page()
     staff_login(page, base, "prof")
     page.wait_for_url("**/instructor")

@@ -10,9 +10,8 @@ from app.classroom.models import ClassSettings
 from app.lti.models import LtiContext
 from app.research import export
 from tests.lti_platform import INSTRUCTOR
-from tests.test_grades import play_one_run, tool
-from tests.test_instructor import staff_login
-from tests.test_lti import launch, lms, register  # noqa: F401  (lms: a fixture)
+from tests.support.lti import launch, play_one_run, register, tool_with_player
+from tests.support.players import staff_login
 from tests.webutil import Player
 
 
@@ -23,8 +22,8 @@ def as_lms_user(player: Player, platform, sub: str, course: str, name: str, role
     assert landed.status_code == 303
 
 
-def test_courses_and_the_default_class_are_kept_apart(database_url, lms):  # noqa: F811
-    with tool(database_url) as (app, player):
+def test_courses_and_the_default_class_are_kept_apart(database_url, lms):
+    with tool_with_player(database_url) as (app, player):
         register(app, lms)
         as_lms_user(player, lms, "s-a", "course-A", "Alice Course-A")
         play_one_run(player)
@@ -74,8 +73,8 @@ def test_courses_and_the_default_class_are_kept_apart(database_url, lms):  # noq
 
 
 @pytest.mark.parametrize("research_in", ["course", "default"])
-def test_a_study_in_one_class_asks_for_consent_there_only(database_url, lms, research_in):  # noqa: F811
-    with tool(database_url) as (app, player):
+def test_a_study_in_one_class_asks_for_consent_there_only(database_url, lms, research_in):
+    with tool_with_player(database_url) as (app, player):
         register(app, lms)
         as_lms_user(player, lms, "s-c", "course-C", "Carla Course-C")
         with app.state.session_factory() as db:

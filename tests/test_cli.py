@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: Every test here runs the `hyperquest` console script as a separate process.
+pytestmark = pytest.mark.processes
+
 # The console script installed beside this interpreter (the one `pip install -e .` made).
 HYPERQUEST = Path(sys.executable).with_name("hyperquest")
 
@@ -79,10 +82,11 @@ def test_datasets_lists_families_and_describes_one():
         (["train", "--dataset", "shapes:1", "--size", "tiny", "--width", "256", "--depth", "1",
           "--actions", "continue:width=up"], "maximum"),
         (["calibrate", "--families", "nosuch"], "unknown families"),
-        (["bench", "--sizes", "huge"], "unknown sizes"),
-        (["bench", "--parts", "gpu"], "unknown parts"),
-        (["bench", "--parts", "latency", "--latency-modes", "k8s"], "unknown latency modes"),
-        (["bench", "--parts", "latency", "--rounds", "0"], "--rounds"),
+        (["calibrate", "--families", " , "], "unknown families"),
+        (["calibrate", "--seeds", "0"], "--seeds"),
+        (["calibrate", "--epochs", "0"], "--epochs"),
+        (["calibrate", "--epochs", "31"], "--epochs"),
+        (["calibrate", "--first-seed", "-1"], "seeds must lie"),
         (["worker"], "HYPERQUEST_REDIS_URL"),
     ],
 )
@@ -93,6 +97,20 @@ def test_bad_input_is_one_line_and_nonzero(args, message, monkeypatch):
     assert "Traceback" not in result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_calibrate_json_end_to_end():
+    result = hyperquest("calibrate", "--families", "clusters", "--seeds", "2", "--epochs", "2", "--size", "tiny", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["type"], line.get("seed")) for line in lines] == [("seed", 1), ("seed", 2), ("family", None)]
+    seed, family = lines[0], lines[-1]
+    assert set(seed["references"]) == {"lr 0.1 constant", "lr 0.1 step decay", "lr 0.01 step decay", "bot"}
+    assert seed["gap"] == pytest.approx(max(seed["references"].values()) - seed["default"])
+    assert seed["epochs"] == 2 and seed["epochs_trained"] < seed["epochs_separate"]
+    for key in ("default_in_band", "gap_median", "gap_0.08", "gap_0.15", "bot_beats_default", "meets_targets"):
+        assert key in family
+    text = hyperquest("calibrate", "--families", "clusters", "--seeds", "1", "--epochs", "2", "--size", "tiny").stdout
+    assert "clusters:1 " in text and "gap median" in text
 
 
 def test_unknown_flag_is_a_usage_error():
@@ -108,5 +126,5 @@ def test_bad_setting_from_environment_is_reported(monkeypatch):
 
 def test_worker_rejects_unknown_queues(monkeypatch):
     monkeypatch.setenv("HYPERQUEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    result = hyperquest("worker", "--queues", "epochs,gpu", check=False)
-    assert result.returncode == 1 and "unknown queues ['gpu']" in result.stderr and "Traceback" not in result.stderr
+    result = hyperquest("worker", "--queues", "players,gpu", check=False)
+    assert result.returncode == 1 and "unknown lanes ['gpu']" in result.stderr and "Traceback" not in result.stderr

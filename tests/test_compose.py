@@ -1,5 +1,5 @@
 """docker-compose.yml and the Dockerfile cannot be run here (no Docker daemon), so their contract is
-checked by reading them: the services the README promises, commands that the `hyperquest` CLI
+checked by reading them: the services docs/operations.md promises, commands that the `hyperquest` CLI
 accepts, settings that exist, health checks on real routes, and an image that holds what the wheel
 ships. tests/test_shipped_install.py then runs that install."""
 
@@ -9,29 +9,14 @@ import fnmatch
 import importlib.util
 import re
 import shlex
-from pathlib import Path
 
-import yaml
 from fastapi.testclient import TestClient
 
 from app.cli import build_parser
 from app.factory import create_app
 from app.settings import Settings
 from tests import shipped
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """Compose's YAML, including its ``!reset`` tag."""
-
-
-ComposeLoader.add_constructor("!reset", lambda loader, node: None)
-
-
-def load(name: str) -> dict:
-    return yaml.load((ROOT / name).read_text(), Loader=ComposeLoader)
-
+from tests.support.compose import ROOT, compose_environment, load
 
 def test_services_and_their_contract():
     services = load("docker-compose.yml")["services"]
@@ -53,8 +38,20 @@ def test_services_and_their_contract():
 
 
 def test_cpu_variant_drops_the_gpu_reservation():
-    worker = load("docker-compose.cpu.yml")["services"]["worker"]
-    assert worker["deploy"] is None and worker["environment"]["HYPERQUEST_DEVICE"] == "cpu"
+    for name in ("worker", "players"):
+        worker = load("docker-compose.cpu.yml")["services"][name]
+        assert worker["deploy"] is None and worker["environment"]["HYPERQUEST_DEVICE"] == "cpu"
+
+
+def test_one_worker_serves_every_lane_and_another_keeps_capacity_for_players():
+    services = load("docker-compose.yml")["services"]
+    general = build_parser().parse_args(with_defaults(services["worker"]["command"]))
+    players = build_parser().parse_args(with_defaults(services["players"]["command"]))
+    assert general.queues == "players,debrief,pool,background"  # the default: every lane, in priority order
+    assert players.queues == "players"
+    cpu = load("docker-compose.cpu.yml")["services"]["players"]
+    assert build_parser().parse_args(with_defaults(cpu["command"])).queues == "players"
+    assert services["players"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def with_defaults(words: list[str]) -> list[str]:
@@ -84,17 +81,6 @@ def test_the_gpu_worker_serves_one_gpu_with_several_processes_and_the_cpu_one_do
 def build_services(name: str = "docker-compose.yml") -> dict[str, dict]:
     """The services run from the HyperQuest image."""
     return {k: v for k, v in load(name)["services"].items() if v.get("build") or v.get("image", "").startswith("hyperquest")}
-
-
-def compose_environment(name: str) -> dict[str, str]:
-    """Every HYPERQUEST_* variable the file sets on a HyperQuest service, ``${VAR:-default}`` replaced by its default
-    (later services win where values differ)."""
-    values: dict[str, str] = {}
-    for service in load(name)["services"].values():
-        for key, value in (service.get("environment") or {}).items():
-            if key.startswith("HYPERQUEST_"):
-                values[key] = re.sub(r"\$\{[A-Za-z_]+:-([^}]*)\}", r"\1", str(value))
-    return values
 
 
 def celery_apps(service: dict) -> list[str]:

@@ -65,6 +65,7 @@ def test_different_seeds_give_different_data(family):
         assert not torch.equal(a.train_x[:50], b.train_x[:50])
 
 
+@pytest.mark.processes
 def test_fresh_single_thread_process_reproduces_every_family():
     script = (
         "import hashlib, json, sys, torch\n"
@@ -164,7 +165,6 @@ def test_split_sizes_stay_in_band_for_many_seeds():
             assert nominal * 0.9 - 1 <= sizes[split] <= nominal * 1.1 + 1
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("family", NAMES)
 def test_full_size_generates_about_ten_thousand_examples(family):
     ds = make_dataset(family, 1, "full")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -68,8 +69,9 @@ FALL_TRAIN = [0.85, 0.89, 0.92, 0.95, 0.97]
 
 @pytest.mark.parametrize("lr", [0.01, 0.001])
 def test_a_clean_run_has_no_findings(lr):
-    vals = [0.40, 0.45, 0.50, 0.54, 0.58, 0.61, 0.63, 0.65]
-    trains = [0.55, 0.60, 0.65, 0.70, 0.74, 0.78, 0.81, 0.84]
+    # Rising, then levelling off before Done (a Done while still rising is "stopped_early").
+    vals = [0.40, 0.45, 0.50, 0.54, 0.58, 0.61, 0.63, 0.65, 0.65, 0.65]
+    trains = [0.55, 0.60, 0.65, 0.70, 0.74, 0.78, 0.81, 0.84, 0.85, 0.86]
     assert debrief.findings(play(curve(vals, trains, lr=lr), "done")) == []
 
 
@@ -100,7 +102,8 @@ def test_overfitting_reaction_counts_the_reverted_epochs():
     retried = curve([0.63, 0.64], [0.81, 0.82], start=8, lr=0.001)
     steps = play(fallen, "revert", "revert", "revert", retried, "done")
     assert [p.number for p in debrief.final_path(steps)] == list(range(1, 10))
-    assert kinds(steps) == ["overfitting"]  # the fall is off the final path, but it was played
+    # The fall is off the final path, but it was played; then Done while still rising, 21 epochs left.
+    assert kinds(steps) == ["overfitting", "stopped_early"]
     f = only(steps, "overfitting")
     assert f.epochs == (7, 10)
     assert f.text.endswith("then fell for 3 epochs (to 0.58 at epoch 10) while training accuracy rose to 0.92: "
@@ -141,7 +144,7 @@ def test_divergence_one_epoch_after_a_learning_rate_raise():
     blown = point(5, 0.10, 0.10, lr=0.3, diverged=True)
     retry = point(5, 0.49, 0.68, lr=0.1)
     steps = play(ok, blown, "revert", retry, "done")
-    assert kinds(steps) == ["diverged"]
+    assert kinds(steps) == ["diverged", "stopped_early"]
     f = only(steps, "diverged")
     assert f.epochs == (4, 5) and f.concept == "divergence"
     assert f.text == "The loss diverged at epoch 5, one epoch after you raised the learning rate to 0.3 at epoch 4."
@@ -192,7 +195,7 @@ def test_underfit_then_growing_the_network():
     grown = [point(7, 0.44, 0.50, depth=8, grown=("depth",)), point(8, 0.48, 0.55, depth=8),
              point(9, 0.46, 0.58, depth=8), point(10, 0.50, 0.60, depth=8)]
     steps = play(low, grown, "done")
-    assert kinds(steps) == ["underfit"]
+    assert kinds(steps) == ["underfit", "stopped_early"]  # it fit better once grown, then stopped while rising
     f = only(steps, "underfit")
     assert f.epochs == (1, 6, 7) and f.concept == "underfitting"
     assert f.text == ("Training accuracy stayed below 0.50 for 6 epochs (epochs 1–6): the network underfit. "
@@ -255,7 +258,7 @@ def test_learning_rate_too_low():
     assert kinds(steps) == ["lr_too_low"]
     f = only(steps, "lr_too_low")
     assert f.epochs == (2, 7) and f.concept == "lr"
-    assert f.text == ("From epoch 2 to 7 at learning rate 0.0001 the training loss fell only 3% (from 2.20 to 2.13): "
+    assert f.text == ("From epoch 2 to 7 at learning rate 1e-4 the training loss fell only 3% (from 2.20 to 2.13): "
                       "the learning rate was likely too low.")
     assert f.figures["loss_fall"] == pytest.approx(0.03)
 
@@ -413,8 +416,37 @@ def test_finding_as_dict():
     assert math.isclose(data["figures"]["lr"], 0.1)
 
 
+@pytest.mark.processes
 def test_debrief_imports_neither_torch_nor_the_game():
     code = ("import sys, engine.debrief\n"
             "print(','.join(m for m in ('torch', 'engine.game', 'app', 'worker') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# ----------------------------------------------------------------------------- stopped early, credit for a change
+
+
+def test_done_with_the_budget_left_while_still_rising_is_stopped_early_not_underfit():
+    # Six epochs, training accuracy still below 0.5 but climbing, validation accuracy climbing: Done with 24 left.
+    steps = play(curve([0.20, 0.26, 0.31, 0.35, 0.39, 0.42], [0.22, 0.28, 0.33, 0.38, 0.42, 0.46]), "done")
+    assert kinds(steps) == ["stopped_early"]
+    f = only(steps, "stopped_early")
+    assert f.figures["epochs_left"] == 24 and f.epochs == (3, 6)
+    assert f.text == ("You pressed Done after epoch 6 with 24 epochs of the budget left, while validation accuracy was "
+                      "still rising (0.31 at epoch 3 to 0.42 at epoch 6, a new best): more epochs would likely have "
+                      "raised your score.")
+    # Run to the budget, the same low stretch is underfitting; levelled off, it is not an early stop.
+    assert "stopped_early" not in kinds(play(curve([0.30] * 4 + [0.31] * 2, [0.30] * 6), "done"))
+
+
+def test_a_gain_is_credited_to_a_move_only_when_nothing_else_changed_within_the_window():
+    after = curve([0.64, 0.68, 0.67], [0.83, 0.86, 0.88], start=11, lr=0.001)
+    alone = play(curve(DECAY_VAL, DECAY_TRAIN), after, "done")
+    assert "lr_decay" in kinds(alone)
+    # The same curve, but the width went up one epoch after the decay: the gain cannot be credited to either.
+    crowded = after[:1] + [dataclasses.replace(p, config=p.config.replace(width=128)) for p in after[1:]]
+    assert "lr_decay" not in kinds(play(curve(DECAY_VAL, DECAY_TRAIN), crowded, "done"))
+    # Or weight decay went up together with the decay.
+    together = [dataclasses.replace(p, config=p.config.replace(weight_decay=1e-5)) for p in after]
+    assert "lr_decay" not in kinds(play(curve(DECAY_VAL, DECAY_TRAIN), together, "done"))

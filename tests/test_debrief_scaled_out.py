@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from app.classroom.models import ClassSettings
-from app.debrief.models import BranchRecord
+from app.debrief.models import BRANCH_JOB, BranchRecord
 from app.runs.models import Run
-from tests.test_scaled_out import Browserless, services_up, stack  # noqa: F401  (services_up: autouse check)
+from tests.support.jobs import job_of
+from tests.support.stack import Browserless, stack
+
+pytestmark = [pytest.mark.usefixtures("services_up"), pytest.mark.processes]
 
 
 def _branches(deployment, run_id: int) -> list[BranchRecord]:
@@ -36,11 +40,11 @@ def test_worker_killed_mid_branch_then_a_new_worker_plays_it_again():
         worker.kill9()
         assert {b.id: b for b in _branches(deployment, run_id)}[running.id].bot_run_id is None
         deployment.start_worker()
-        # The web app's reconciler re-sends the branch once its heartbeat is stale; the new worker plays it again.
+        # The web app's reconciler re-sends the branch once its lease is stale; the new worker plays it again.
         deployment.wait(lambda: all(b.status == "done" for b in _branches(deployment, run_id)), 600, "every branch done")
         branches = {b.id: b for b in _branches(deployment, run_id)}
-        assert branches[running.id].attempts == 2
         with deployment.db() as db:
+            assert job_of(db, BRANCH_JOB, running.id).attempts == 2  # the killed worker's start counts
             stored = db.scalars(select(Run).where(Run.parent_run_id == run_id)).all()
             assert sorted(r.id for r in stored) == sorted(b.bot_run_id for b in branches.values())
             assert db.scalar(select(func.count()).select_from(Run).where(Run.parent_run_id == run_id)) == len(branches)

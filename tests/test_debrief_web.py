@@ -8,12 +8,13 @@ import re
 from sqlalchemy import func, select
 
 from app.debrief.models import BranchRecord
-from app.debrief.planning import MAX_BRANCHES
-from app.runner.thread_runner import ThreadRunner
+from app.debrief.models import BRANCH_JOB
+from app.debrief.planning import MAX_BRANCHES, MAX_PICKS
+from app.jobs.models import Job
+from app.jobs.runners.embedded import ThreadRunner
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord, Run
-from tests.test_instructor import staff_login
 from tests.services import wait_for as wait_for_processes
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player, staff_login
 from tests.webutil import Player, game
 
 BRANCH_TIMEOUT = 300
@@ -50,7 +51,7 @@ def _checkpoints(player: Player, run_id: int) -> int:
         return db.scalar(select(func.count()).select_from(CheckpointRecord).where(CheckpointRecord.run_id == run_id))
 
 
-def test_done_plans_branches_that_start_from_the_players_checkpoints(database_url):  # noqa: F811
+def test_done_plans_branches_that_start_from_the_players_checkpoints(database_url):
     with game(database_url) as player:
         run_id = _finished_run(player)
         branches = wait_for(lambda: _all_done(player, run_id), BRANCH_TIMEOUT, "the default branches")
@@ -87,7 +88,7 @@ def test_done_plans_branches_that_start_from_the_players_checkpoints(database_ur
         assert [b["from_epoch"] for b in staffed["branches"]] == [b.from_epoch for b in branches]
 
 
-def test_the_player_picks_a_branch_and_bad_picks_get_a_clear_message(database_url):  # noqa: F811
+def test_the_player_picks_a_branch_and_bad_picks_get_a_clear_message(database_url):
     with game(database_url) as player:
         run_id = _finished_run(player)
         wait_for(lambda: _all_done(player, run_id), BRANCH_TIMEOUT, "the default branches")
@@ -111,7 +112,7 @@ def test_the_player_picks_a_branch_and_bad_picks_get_a_clear_message(database_ur
         assert closed.status_code == 409 and "no longer kept" in closed.text
 
 
-def test_a_branch_interrupted_by_a_runner_stop_is_played_again_by_the_next_runner(database_url):  # noqa: F811
+def test_a_branch_interrupted_by_a_runner_stop_is_played_again_by_the_next_runner(database_url):
     with game(database_url) as player:
         run_id = _finished_run(player)
         running = wait_for(lambda: next((b for b in _branches(player, run_id) if b.status == "running" and b.epochs_done >= 1),
@@ -127,22 +128,26 @@ def test_a_branch_interrupted_by_a_runner_stop_is_played_again_by_the_next_runne
         finally:
             runner.stop()
         again = {b.id: b for b in branches}[running.id]
-        assert again.status == "done" and again.attempts == 1  # a clean stop does not count as a crash
         with state.session_factory() as db:
+            job = db.scalar(select(Job).where(Job.kind == BRANCH_JOB, Job.subject_id == running.id))
+            assert again.status == "done" and job.attempts == 1  # a clean stop does not count as a crash
             assert db.scalar(select(func.count()).select_from(Run).where(Run.parent_run_id == run_id)) == len(branches)
 
 
-def test_at_most_max_branches_per_run(database_url):  # noqa: F811
+def test_at_most_max_branches_per_run(database_url):
     with game(database_url) as player:
         run_id = _finished_run(player, continues=6)
         wait_for(lambda: _all_done(player, run_id), BRANCH_TIMEOUT, "the default branches")
-        while len(_branches(player, run_id)) < MAX_BRANCHES:
+        defaults = len(_branches(player, run_id))
+        assert player.client.get(f"/runs/{run_id}/debrief.json").json()["picks_left"] == MAX_PICKS  # as docs/instructors.md says
+        for _ in range(MAX_PICKS):
             epochs = player.client.get(f"/runs/{run_id}/debrief.json").json()["branchable"]
             assert epochs, "seven epochs keep more branchable checkpoints than branches"
             assert player.client.post(f"/runs/{run_id}/branches", data={"from_epoch": str(epochs[0])},
                                       follow_redirects=False).status_code == 303
+        assert player.client.get(f"/runs/{run_id}/debrief.json").json()["picks_left"] == 0
         wait_for(lambda: _all_done(player, run_id), BRANCH_TIMEOUT, "every branch")
         assert _checkpoints(player, run_id) == 1  # every branch asked for is computed: released
         page = player.client.get(f"/runs/{run_id}/result").text
         assert "branch-form" not in page
-        assert len(re.findall(r'data-branch="\d+"', page)) == MAX_BRANCHES
+        assert len(re.findall(r'data-branch="\d+"', page)) == defaults + MAX_PICKS <= MAX_BRANCHES

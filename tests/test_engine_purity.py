@@ -4,12 +4,14 @@
 import ast
 import subprocess
 import sys
+import pytest
 from pathlib import Path
 
 FORBIDDEN = ("fastapi", "starlette", "sqlalchemy", "alembic", "celery", "redis", "jinja2", "uvicorn", "app", "worker")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.processes
 def test_engine_imports_no_web_stack():
     code = (
         "import sys, pkgutil, importlib, engine\n"
@@ -46,16 +48,15 @@ def test_the_engine_never_imports_the_app_or_the_worker():
 
 
 def test_every_runner_keeps_the_runner_contract():
-    """The written Protocol (app.runner.protocol.Runner) is what each runner class implements, method by method."""
+    """The written Protocol (app.jobs.runners.Runner) is what each runner class implements, method by method."""
     import inspect
 
-    from app.runner.celery_runner import CeleryRunner
-    from app.runner.protocol import Runner
-    from app.runner.thread_runner import ThreadRunner
-    from app.runner.trainer_process import ProcessRunner
+    from app.jobs.runners import Runner
+    from app.jobs.runners.celery_runner import CeleryRunner
+    from app.jobs.runners.embedded import ProcessRunner, ThreadRunner
 
     wanted = {name for name, member in inspect.getmembers(Runner) if inspect.isfunction(member) and not name.startswith("_")}
-    assert wanted == {"start", "stop", "submit_action", "submit_baseline", "submit_branch", "submit_grades"}
+    assert wanted == {"start", "stop", "new_work"}  # start, stop and "there is new work": nothing per kind of job
     for runner in (ThreadRunner, ProcessRunner, CeleryRunner):
         missing = {name for name in wanted if not callable(getattr(runner, name, None))}
         assert not missing, f"{runner.__name__} lacks {sorted(missing)}"

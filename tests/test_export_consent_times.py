@@ -30,9 +30,9 @@ from app.research.instruments import calibrations_by_student
 from app.research.models import Assignment
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.staff.service import create_account
-from tests.conftest import backend_url
-from tests.test_research_export import login_staff, settle, start_run
-from tests.webutil import game
+from tests.support.play import settle, start_run
+from tests.support.staff import login_staff
+from tests.webutil import backend_url, game
 
 
 YES = ("yes-stu-4411", "Cora Consentwell")
@@ -280,7 +280,7 @@ def test_parquet_reads_back_to_the_csv_rows(world, tmp_path, monkeypatch):
         data = parquet_files[f"{name}.parquet"]
         assert parquet_rows(table, data) == parse_csv(table, csv_files[f"{name}.csv"]), name
         schema = pq.read_schema(io.BytesIO(data))
-        assert schema.metadata[META_VERSION.encode()] == export.SCHEMA_VERSION.encode() == b"3"
+        assert schema.metadata[META_VERSION.encode()] == export.SCHEMA_VERSION.encode() == b"5"
         assert schema.metadata[META_TABLE.encode()] == name.encode()
         assert schema.names == table.column_names
         assert [str(f.type) for f in schema] == [{"float64": "double"}.get(t, t) for t in
@@ -320,6 +320,7 @@ def test_research_columns(world):
         "hint": {"kind": "tip", "text": "lower the learning rate"}}
 
 
+@pytest.mark.processes
 def test_the_web_app_starts_without_pyarrow():
     probe = "import sys, app.factory, app.research.pages, app.research.export; print('pyarrow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)

@@ -34,7 +34,8 @@ from starlette.testclient import TestClient
 
 from app.accounts.survey import QUESTIONS
 from app.classroom.service import class_settings
-from app.datasets.models import DatasetRecord
+from app.datasets.models import BASELINES_JOB, DatasetRecord
+from app.jobs import registry
 from app.paths import STATIC
 from app.runs.models import ENDED, FAILED, Run
 from app.security.sessions import COOKIE_NAME
@@ -42,8 +43,7 @@ from app.settings import Settings
 from app.staff.service import create_account
 from engine.config import INITIAL_CHOICES, KNOBS
 from engine.datasets import FAMILIES
-from tests.conftest import BACKENDS, backend_url
-from tests.webutil import GameTestClient, Player, game
+from tests.webutil import BACKENDS, GameTestClient, Player, backend_url, game
 
 PASSWORD = "correct horse battery"
 STUDENT_ID, STUDENT_NAME = "s1", "Ada Lovelace"
@@ -380,14 +380,17 @@ def test_fuzz_training_actions(world):
         good = {"kind": kinds,
                 "expected_action": st.sampled_from([str(expected)] * 6 + [f" {expected} ", f"+{expected}", str(expected - 1)]),
                 **{knob: directions for knob in KNOBS}}
-        pairs = data.draw(form(good, junk=0.15), label="form")
+        # Little junk: an accepted action needs every field right, and the test needs some accepted.
+        pairs = data.draw(form(good, junk=0.05), label="form")
         run_id = path_id(data, world.run_id, world.other_run_id, world.bot_run_id, world.configuring_id)
         statuses[check(send(world.student, f"/runs/{run_id}/actions", pairs, **how))] += 1
 
     run()
     print(f"statuses: {dict(sorted(statuses.items()))}")  # shown with -s or -rP
     world.player.wait_ready(world.run_id)
-    assert statuses[303] and (statuses[409] or statuses[422] or statuses[400]), statuses
+    assert statuses[409] or statuses[422] or statuses[400], statuses
+    # Whatever the fuzz sent (accepted ones are rare: every field must be right), a well-formed action still goes through.
+    world.player.play_ready(world.fresh_trained_run())
 
 
 def test_fuzz_logouts(world):
@@ -453,7 +456,9 @@ def test_fuzz_instructor_settings(world):
             world.reset_class()
 
     # New pool datasets are created (that is part of the handler) but their baselines are not trained here.
-    with mock.patch.object(world.app.state.runner, "submit_baseline", lambda *args, **kwargs: None):
+    kinds = registry.load_all()
+    skipped = dataclasses.replace(kinds[BASELINES_JOB], run=lambda ctx, subject_id: None)
+    with mock.patch.dict(registry.KINDS, {BASELINES_JOB: skipped}):
         run()
     print(f"statuses: {dict(sorted(statuses.items()))}")  # shown with -s or -rP
     assert statuses[200] and statuses[422], statuses

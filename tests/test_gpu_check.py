@@ -1,4 +1,4 @@
-"""engine.gpu_check: its CPU mode end to end (what a GPU machine runs, on a tiny scale) and clean errors."""
+"""bench.gpu_check: its CPU mode end to end (what a GPU machine runs, on a tiny scale) and clean errors."""
 
 import json
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import gpu_check
+from bench import gpu_check
 from engine.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,10 +19,11 @@ def gpu_check_run(*args: str, timeout: float = 120) -> subprocess.CompletedProce
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # One thread per process: this machine's cores are shared, and oversubscribed threads are slower.
     env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run([sys.executable, "-m", "engine.gpu_check", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "bench.gpu_check", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.processes
 def test_cpu_mode_prints_positive_figures_for_every_part():
     result = gpu_check_run("--device", "cpu", "--size", "tiny", "--players", "1,2", "--configs", "32x2",
                            "--player-net", "32x2", "--epochs-per-player", "2", "--seconds", "90", "--json")
@@ -57,6 +58,7 @@ def test_cpu_mode_prints_positive_figures_for_every_part():
     assert done["complete"] is True and 0 < done["seconds"] <= 90
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: the check would run for real")
 def test_cuda_without_a_gpu_is_one_line_and_nonzero():
     result = gpu_check_run("--device", "cuda", timeout=60)
@@ -89,14 +91,16 @@ def test_parsers_and_percentile():
 
 
 def test_mps_is_detected_from_its_control_binary_and_pipe_directory(monkeypatch, tmp_path):
-    monkeypatch.setattr(gpu_check.shutil, "which", lambda name: None)
+    from engine import devices
+
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
     monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path))
-    assert gpu_check.mps_pipe_directory() is None  # no control binary
-    monkeypatch.setattr(gpu_check.shutil, "which", lambda name: f"/usr/bin/{name}")
-    assert gpu_check.mps_pipe_directory() == str(tmp_path)
+    assert devices.mps_pipe_directory() is None  # no control binary
+    monkeypatch.setattr(devices.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert devices.mps_pipe_directory() == str(tmp_path)
     monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path / "absent"))
-    monkeypatch.setattr(gpu_check, "DEFAULT_MPS_PIPE_DIRECTORY", str(tmp_path / "also-absent"))
-    assert gpu_check.mps_pipe_directory() is None
+    monkeypatch.setattr(devices, "DEFAULT_MPS_PIPE_DIRECTORY", str(tmp_path / "also-absent"))
+    assert devices.mps_pipe_directory() is None
 
 
 def test_text_output_prints_every_kind_of_record(capsys):

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import json
-from contextlib import contextmanager
+import threading
 
-import pytest
 from sqlalchemy import select
 
+from app.accounts.models import Student
 from app.classroom.models import ClassSettings
-from app.factory import create_app
+from app.datasets import jobs as dataset_jobs
+from app.datasets.models import JOB_DONE, DatasetRecord
 from app.grades import policy
-from app.grades.jobs import MAX_RETRY_SECONDS, retry_delay
-from app.grades.models import PENDING, SENT, SUPERSEDED, GradePost
+from app.grades.jobs import MAX_RETRY_SECONDS, RETRY
+from app.grades.models import GRADE_POST_JOB, PENDING, SENT, SUPERSEDED, GradePost
+from app.jobs.models import Job
 from app.lti.models import LtiContext
-from tests.lti_platform import INSTRUCTOR, Platform
+from app.runs.models import Run
+from tests.lti_platform import INSTRUCTOR
 from tests.services import wait_for
-from tests.test_lti import launch, lms, register  # noqa: F401  (lms: a fixture)
-from tests.webutil import GameTestClient, Player
+from tests.support.lti import launch, play_one_run, register, score_posts, tool_with_player
 from tests.webutil import test_settings as settings_for
-
-
-@contextmanager
-def tool(database_url: str, **overrides):
-    """The app over HTTPS with quick grade retries, and a Player bound to it."""
-    app = create_app(settings_for(database_url, grade_retry_seconds=0.5, **overrides))
-    with GameTestClient(app, base_url="https://testserver") as client:
-        yield app, Player(client, app)
-
-
-def score_posts(platform: Platform) -> list[dict]:
-    """The score bodies the platform received (its gradebook), oldest first."""
-    return [json.loads(body) for path, _, body in platform.received if path.endswith("/scores")]
-
-
-def play_one_run(player: Player) -> int:
-    """Survey, one trained epoch, Done; returns the run id."""
-    assert player.survey().status_code == 200
-    run_id = player.start()
-    assert player.configure(run_id).status_code == 303
-    player.wait_ready(run_id)
-    player.play_ready(run_id, kind="done")
-    return run_id
 
 
 def posts(app) -> list[GradePost]:
@@ -49,49 +27,96 @@ def posts(app) -> list[GradePost]:
         return list(db.scalars(select(GradePost).order_by(GradePost.id)))
 
 
+def job_of(app, post: GradePost) -> Job:
+    """The job sending ``post``: its tries and last error."""
+    with app.state.session_factory() as db:
+        return db.scalar(select(Job).where(Job.kind == GRADE_POST_JOB, Job.subject_id == post.id))
+
+
+def failed_tries(app) -> int:
+    """Failed tries of the first post so far (0 while there is none)."""
+    found = posts(app)
+    return job_of(app, found[0]).retries if found else 0
+
+
 def course_class(app) -> ClassSettings:
     with app.state.session_factory() as db:
         return db.get(ClassSettings, db.scalar(select(LtiContext.class_id)))
 
 
-def test_retry_delay_doubles_up_to_an_hour():
-    assert [retry_delay(n, 30) for n in (1, 2, 3)] == [30, 60, 120]
-    assert retry_delay(50, 30) == MAX_RETRY_SECONDS
+def test_retry_delay_doubles_up_to_an_hour_and_never_gives_up():
+    settings = settings_for("sqlite://", grade_retry_seconds=30)
+    assert [RETRY.delay(n, settings) for n in (1, 2, 3)] == [30, 60, 120]
+    assert RETRY.delay(50, settings) == MAX_RETRY_SECONDS
+    assert not RETRY.gives_up_after(10_000) and RETRY.all_errors_transient
 
 
-def test_a_finished_run_posts_its_grade_to_the_course_gradebook(database_url, lms):  # noqa: F811
-    with tool(database_url) as (app, player):
+def references_done(app, run_id: int) -> bool:
+    """The reference players of the run's dataset are measured (its scale is complete)."""
+    with app.state.session_factory() as db:
+        run = db.get(Run, run_id)
+        return db.get(DatasetRecord, run.dataset_id).references_status == JOB_DONE
+
+
+def all_references_done(app) -> bool:
+    """Every dataset's scale is complete (a class prepared before it plays)."""
+    with app.state.session_factory() as db:
+        statuses = list(db.scalars(select(DatasetRecord.references_status)))
+    return bool(statuses) and all(status == JOB_DONE for status in statuses)
+
+
+def current_grade(app) -> policy.Grade:
+    """The grade the game gives the (only) launched student now."""
+    with app.state.session_factory() as db:
+        student = db.get(Student, db.scalar(select(GradePost)).student_pk)
+        return policy.grade_of(db, student, course_class(app))
+
+
+def test_a_finished_run_posts_its_grade_to_the_course_gradebook(database_url, lms, monkeypatch):
+    measured = threading.Event()
+    real = dataset_jobs.references.reference_players
+
+    def after_the_run(*args, **kwargs):  # the class plays before the reference players are measured
+        measured.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_jobs.references, "reference_players", after_the_run)
+    with tool_with_player(database_url, pool_size=1) as (app, player):
         register(app, lms)
         _, landed, _, _ = launch(player.client, lms, sub="student-7", name="Grace Hopper")
         assert landed.status_code == 303
         run_id = play_one_run(player)
         wait_for(lambda: any(p.status == SENT for p in posts(app)), 30, "the grade to be posted", [])
         (body,) = score_posts(lms)
-        with app.state.session_factory() as db:
-            student = db.scalar(select(GradePost)).student_pk
-            from app.accounts.models import Student
-            expected = policy.grade_of(db, db.get(Student, student), course_class(app))
         assert body["userId"] == "student-7" and body["scoreMaximum"] == 100
-        assert body["scoreGiven"] == expected.score and 0 <= expected.score <= 100
+        assert body["scoreGiven"] == current_grade(app).score and 0 <= body["scoreGiven"] <= 100
         assert body["activityProgress"] in ("Completed", "InProgress") and body["gradingProgress"] == "FullyGraded"
         assert "over 1 finished run" in body["comment"]
         # The tool asked the platform for a token with the score scope, signed with its own key.
         (token_request,) = [b for p, _, b in lms.received if p == "/token"]
         assert "scope=" in token_request and "lti-ags%2Fscope%2Fscore" in token_request
         (post,) = posts(app)
-        assert (post.status, post.attempts, post.reason) == (SENT, 1, "run ended")
-        assert run_id
+        job = job_of(app, post)
+        assert (post.status, post.reason, job.status, job.attempts, job.retries) == (SENT, "run ended", "done", 1, 0)
+
+        # The reference players finish: the scale's top may move, so the grade goes again and matches the game.
+        measured.set()
+        wait_for(lambda: references_done(app, run_id) and all(p.status == SENT for p in posts(app)) and len(posts(app)) == 2,
+                 120, "the rescaled grade to be posted", [])
+        assert [p.reason for p in posts(app)] == ["run ended", "scale completed"]
+        assert score_posts(lms)[-1]["scoreGiven"] == current_grade(app).score
 
 
-def test_a_platform_that_is_down_gets_the_grade_later(database_url, lms):  # noqa: F811
-    with tool(database_url) as (app, player):
+def test_a_platform_that_is_down_gets_the_grade_later(database_url, lms):
+    with tool_with_player(database_url, pool_size=1) as (app, player):
         register(app, lms)
         launch(player.client, lms, sub="student-8", name="Alan Turing")
+        wait_for(lambda: all_references_done(app), 120, "the pool's reference players", [])  # so one grade, one post
         lms.scores_status = 503
         play_one_run(player)
-        wait_for(lambda: (lambda p: bool(p) and p[0].attempts >= 2)(posts(app)), 30, "two failed tries", [])
+        wait_for(lambda: failed_tries(app) >= 2, 30, "two failed tries", [])
         (post,) = posts(app)
-        assert post.status in (PENDING, "sending") and "503" in (post.last_error or "")
+        assert post.status == PENDING and "503" in (job_of(app, post).last_error or "")
 
         # The course's instructor sees the post waiting, with its error.
         player.client.cookies.clear()
@@ -107,10 +132,11 @@ def test_a_platform_that_is_down_gets_the_grade_later(database_url, lms):  # noq
         assert "<strong>0</strong> waiting" in player.client.get("/instructor").text
 
 
-def test_on_demand_posts_and_the_completion_rule(database_url, lms):  # noqa: F811
-    with tool(database_url) as (app, player):
+def test_on_demand_posts_and_the_completion_rule(database_url, lms):
+    with tool_with_player(database_url, pool_size=1) as (app, player):
         register(app, lms)
         launch(player.client, lms, sub="student-9", name="Ada Lovelace")
+        wait_for(lambda: all_references_done(app), 120, "the pool's reference players", [])  # no rescaling post
         play_one_run(player)
         wait_for(lambda: any(p.status == SENT for p in posts(app)), 30, "the first grade", [])
 
@@ -129,20 +155,21 @@ def test_on_demand_posts_and_the_completion_rule(database_url, lms):  # noqa: F8
         assert posts(app)[-1].reason == "on demand"
 
 
-def test_a_newer_grade_supersedes_one_not_sent_yet(database_url, lms):  # noqa: F811
-    with tool(database_url) as (app, player):
+def test_a_newer_grade_supersedes_one_not_sent_yet(database_url, lms):
+    with tool_with_player(database_url, pool_size=1) as (app, player):
         register(app, lms)
         launch(player.client, lms, sub="student-10", name="Emmy Noether")
+        wait_for(lambda: all_references_done(app), 120, "the pool's reference players", [])  # no rescaling post
         lms.scores_status = 503
         play_one_run(player)
-        wait_for(lambda: bool(posts(app)) and posts(app)[0].attempts >= 1, 30, "a failed try", [])
+        wait_for(lambda: failed_tries(app) >= 1, 30, "a failed try", [])
         run_id = player.start()
         player.configure(run_id)
         player.wait_ready(run_id)
         player.play_ready(run_id, kind="done")
         # The older post is dropped (at once, or once its try in flight has failed); the newer one waits.
         wait_for(lambda: posts(app)[0].status == SUPERSEDED, 30, "the older post to be superseded", [])
-        assert len(posts(app)) == 2 and posts(app)[1].status in (PENDING, "sending")
+        assert len(posts(app)) == 2 and posts(app)[1].status == PENDING
         lms.scores_status = 200
         wait_for(lambda: posts(app)[1].status == SENT, 30, "the newer grade", [])
         assert "over 2 finished runs" in score_posts(lms)[-1]["comment"]

@@ -13,22 +13,11 @@ from app.classroom.models import ClassSettings
 from app.classroom.service import allowed_families
 from app.datasets.models import DatasetRecord
 from app.instructor.replay import replay_steps
-from app.leaderboard.service import MIN_SPREAD, normalised_score, overall, per_dataset
+from app.leaderboard.service import overall, per_dataset
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.runs.view import chart_series
-from app.staff.service import create_account
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player, staff_login
 from tests.webutil import game
-
-PASSWORD = "correct horse battery"
-
-
-def staff_login(player, username: str, role: str) -> None:
-    with player.app.state.session_factory() as db:
-        create_account(db, username, PASSWORD, role)
-        db.commit()
-    response = player.client.post("/staff/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
-    assert response.status_code == 303
 
 
 def finished_run(player, **knobs) -> int:
@@ -72,11 +61,14 @@ def test_baselines_are_real_and_the_bot_run_is_stored_like_a_players(database_ur
 
 
 def test_normalised_score():
-    assert normalised_score(0.7, 0.5, 0.9) == pytest.approx(0.5)
-    assert normalised_score(0.5, 0.5, 0.9) == 0.0
-    assert normalised_score(0.95, 0.5, 0.9) > 1.0
-    assert normalised_score(0.6, 0.5, 0.5) == pytest.approx(0.1 / MIN_SPREAD)  # the bot did not beat the default
-    assert normalised_score(0.6, None, 0.9) is None
+    from engine.scale import scale_for
+
+    scale = scale_for(4, 400, {"default": 0.5, "linear": 0.3, "bot": 0.75})
+    assert scale.normalised(0.5) == pytest.approx(0.5)  # (0.5 - 0.25) / (0.75 - 0.25)
+    assert scale.normalised(0.25) == 0.0 and scale.normalised(0.75) == 1.0
+    assert scale.normalised(0.95) > 1.0
+    assert scale.normalised(None) is None
+    assert scale_for(4, 400, {"default": None, "bot": None}) is None
 
 
 def test_leaderboard_order_and_normalisation(database_url):
@@ -84,10 +76,10 @@ def test_leaderboard_order_and_normalisation(database_url):
         factory = player.app.state.session_factory
         with factory() as db:
             easy = DatasetRecord(family="shapes", seed=901, size="tiny", num_classes=4, input_shape=[3, 32, 32],
-                                 train_examples=1, val_examples=1, test_examples=1, baseline_status="done",
+                                 train_examples=1, val_examples=400, test_examples=1, baseline_status="done",
                                  baseline_default=0.80, baseline_linear=0.5, baseline_bot=0.90)
             hard = DatasetRecord(family="teacher", seed=902, size="tiny", num_classes=4, input_shape=[3, 32, 32],
-                                 train_examples=1, val_examples=1, test_examples=1, baseline_status="done",
+                                 train_examples=1, val_examples=400, test_examples=1, baseline_status="done",
                                  baseline_default=0.30, baseline_linear=0.2, baseline_bot=0.50)
             ann, bob, cy = (Student(student_id=s, name=n) for s, n in (("a1", "Ann"), ("b1", "Bob"), ("c1", "Cy")))
             db.add_all([easy, hard, ann, bob, cy])
@@ -97,23 +89,24 @@ def test_leaderboard_order_and_normalisation(database_url):
                 db.add(Run(student_pk=student.id, dataset_id=dataset.id, seed=0, status="ended", initial_config={},
                            config={}, best_val_acc=score))
 
-            ended(ann, easy, 0.85)   # +0.5 on the easy dataset
+            # Chance is 0.25 (4 classes); the top is the bot on both: 0.90 (easy) and 0.50 (hard).
+            ended(ann, easy, 0.85)   # 0.60 / 0.65 on the easy dataset
             ended(ann, easy, 0.82)   # a worse second run does not count
-            ended(bob, hard, 0.50)   # +1.0 on the hard one: matched the bot
-            ended(cy, easy, 0.95)    # +1.5: beat the bot
-            ended(cy, hard, 0.30)    # 0.0
+            ended(bob, hard, 0.50)   # 1.0 on the hard one: matched the bot
+            ended(cy, easy, 0.95)    # 0.70 / 0.65: beat the bot
+            ended(cy, hard, 0.30)    # 0.05 / 0.25 = 0.2
             db.commit()
             boards = {b["dataset"].family: b for b in per_dataset(db)}
             rows = overall(db)
         easy_board = boards["shapes"]
         assert [e["name"] for e in easy_board["entries"]] == ["Cy", "Ann"]
         assert [e["rank"] for e in easy_board["entries"]] == [1, 2]
-        assert easy_board["entries"][1]["normalised"] == pytest.approx(0.5)
+        assert easy_board["entries"][1]["normalised"] == pytest.approx(0.60 / 0.65)
         # Players and baselines side by side, best first.
         assert [r["name"] for r in easy_board["rows"]] == ["Cy", "Automatic player (rule-based bot)", "Ann",
                                                            "Default schedule", "Linear classifier"]
         assert [(r["name"], round(r["score"], 3), r["datasets"]) for r in rows] == [
-            ("Bob", 1.0, 1), ("Cy", 0.75, 2), ("Ann", 0.5, 1)]
+            ("Bob", 1.0, 1), ("Ann", 0.923, 1), ("Cy", round((0.70 / 0.65 + 0.2) / 2, 3), 2)]
         page = player.client.get("/leaderboard").text
         assert "normalised score" in page and "Updated live" in page
 

@@ -13,7 +13,7 @@ from app.errors import WebError
 from app.research import instruments
 from app.research.instruments import CONFIDENCE_HALF_WIDTH, PredictionResult, calibration
 from app.runs.models import ActionRecord, EpochRecord
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player
 from tests.webutil import Player
 
 

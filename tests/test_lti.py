@@ -14,19 +14,13 @@ from app.classroom.models import ClassSettings
 from app.cli import main as cli_main
 from app.factory import create_app
 from app.lti.models import LtiContext, LtiPlatform, LtiToolKey
-from app.lti.platforms import PlatformInput, save_platform
 from app.lti.services import access_token
 from app.staff.models import StaffAccount
 from app.staff.service import create_account
-from tests.lti_platform import INSTRUCTOR, TEACHING_ASSISTANT, Platform, auth_params, login_query, new_key
+from tests.lti_platform import INSTRUCTOR, TEACHING_ASSISTANT, Platform, auth_params, new_key
+from tests.support.lti import launch, register, start_login
 from tests.webutil import GameTestClient
 from tests.webutil import test_settings as settings_for
-
-
-@pytest.fixture
-def lms():
-    with Platform() as platform:
-        yield platform
 
 
 @contextmanager
@@ -35,31 +29,6 @@ def tool(database_url: str):
     app = create_app(settings_for(database_url))
     with GameTestClient(app, base_url="https://testserver") as client:
         yield app, client
-
-
-def register(app, platform: Platform) -> None:
-    given = platform.registration()
-    with app.state.session_factory() as db:
-        save_platform(db, PlatformInput(**{**given, "deployment_ids": [given["deployment_ids"]]}))
-        db.commit()
-
-
-def start_login(client, platform: Platform, **params):
-    """The platform's OIDC login initiation; returns the tool's redirect."""
-    return client.get("/lti/login", params={**login_query(platform), **params}, follow_redirects=False)
-
-
-def launch(client, platform: Platform, mutate=None, sign=None, **claims):
-    """OIDC login, then the launch POST with an id_token for the tool's nonce; returns (login, launch) responses."""
-    login = start_login(client, platform)
-    assert login.status_code == 302, login.text
-    sent = auth_params(login.headers["location"])
-    body = platform.claims(sent["nonce"], **claims)
-    if mutate:
-        mutate(body)
-    token = (sign or platform.sign)(body)
-    response = client.post("/lti/launch", data={"id_token": token, "state": sent["state"]}, follow_redirects=False)
-    return login, response, token, sent
 
 
 def cookie_headers(response, name: str) -> list[str]:

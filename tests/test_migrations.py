@@ -38,6 +38,7 @@ def test_sqlite_empty_to_head_and_back(tmp_path):
     check_round_trip(f"sqlite:///{tmp_path}/m.sqlite3")
 
 
+@pytest.mark.postgresql
 def test_postgresql_empty_to_head_and_back():
     if not postgres_available():
         pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (.ci/run starts it)")
@@ -69,6 +70,7 @@ def test_sqlite_login_pairs_backfilled(tmp_path):
     check_login_pairs_backfilled(f"sqlite:///{tmp_path}/p.sqlite3")
 
 
+@pytest.mark.postgresql
 def test_postgresql_login_pairs_backfilled():
     if not postgres_available():
         pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (.ci/run starts it)")

@@ -110,3 +110,28 @@ def test_seeded_networks_are_the_same_when_built_on_several_threads_at_once():
     for thread in threads:
         thread.join()
     assert all(torch.equal(got[seed], expected[seed]) for seed in range(8))
+
+
+def test_only_seeded_builds_touch_the_default_generator():
+    """Restoring, growing and the linear baseline draw nothing from torch's process-wide generator.
+
+    A seeded build on one runner thread takes engine.rng's lock; anything else drawing from the same
+    generator meanwhile (without the lock) would change that build's weights, and the same seed would
+    train differently depending on what else the process was doing.
+    """
+    import torch
+
+    from tests.support.datasets import blob_dataset
+    from engine import checkpoint, growth
+    from engine.baselines import linear_classifier_score
+    from engine.config import HyperParams
+    from engine.training import new_state
+
+    dataset = blob_dataset("vector", classes=4)
+    state = new_state(dataset, HyperParams.from_dict({"width": 16, "depth": 2, "lr": 0.1}), seed=1)
+    before = torch.random.get_rng_state()
+    restored = checkpoint.from_bytes(checkpoint.to_bytes(state))
+    growth.widen(restored, 32, torch.Generator().manual_seed(0))
+    growth.deepen(restored, 3, dataset.train_x[:64])
+    linear_classifier_score(dataset, epochs=1)
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -4,7 +4,7 @@ import asyncio
 import threading
 import time
 
-from app.runner.notify import Notifier
+from app.live.notify import Notifier
 
 
 def test_a_publish_during_the_read_wakes_the_next_wait_at_once():

@@ -12,17 +12,20 @@ from sqlalchemy import func, select, update
 
 from app.accounts.models import Student
 from app.classroom.models import ClassSettings
-from app.datasets import jobs
-from app.datasets.models import DatasetRecord
+from app.datasets.models import BASELINES_JOB, REFERENCES_JOB, DatasetRecord
 from app.datasets.service import PoolReadiness, get_or_create
 from app.db import migrate
 from app.db.base import utcnow
 from app.db.session import make_engine, make_session_factory
-from app.ops.processes import ROOT, hyperquest_env, start_worker
+from app.errors import JobCancelled
+from app.jobs import lease
+from app.jobs.models import Job
+from bench.processes import ROOT, hyperquest_env, start_worker
 from app.runs.models import Run
+from app.settings import Settings
 from tests.services import REDIS_URL, delete_prefix, redis_available
-from tests.test_instructor import staff_login
-from tests.test_web_game import ready_player
+from tests.support.jobs import job_of, test_executor
+from tests.support.players import ready_player, staff_login
 from tests.webutil import game, postgres_available, postgres_database
 
 POOL = {"dataset_size": "tiny", "baseline_epochs": "1", "pool_size": "2", "device": "cpu", "secret_key": "test-secret-key"}
@@ -68,48 +71,53 @@ def test_readiness_counts_epochs_and_estimates_the_time_left():
 # ----------------------------------------------------------------------------- one job per dataset
 
 
-def test_a_baseline_job_is_claimed_once_and_taken_over_when_its_holder_dies(tmp_path):
+def test_a_baseline_job_is_leased_once_and_taken_over_when_its_holder_dies(tmp_path):
     factory = sessions(f"sqlite:///{tmp_path}/claim.sqlite3")
+    settings = Settings(database_url=str(factory.kw["bind"].url), baseline_epochs=1, stale_after_seconds=60,
+                        secret_key="test-secret-key")
     with factory() as db:
-        dataset, _ = get_or_create(db, "clusters", 1, "tiny")
+        dataset, _ = get_or_create(db, "clusters", 1, "tiny")  # its baselines job is enqueued with it
         db.commit()
-        assert jobs.claim_baseline(db, dataset.id, 2)
+        job_id = job_of(db, BASELINES_JOB, dataset.id).id
+        assert lease.claim(db, job_id, "elsewhere:1:prepare", 60)  # as if another machine's `pool prepare` had it
         db.commit()
-        assert not jobs.claim_baseline(db, dataset.id, 2)  # a live holder keeps it
-        db.execute(update(DatasetRecord).values(baseline_heartbeat_at=utcnow().replace(year=2000)))
-        assert jobs.claim_baseline(db, dataset.id, 2)  # its holder stopped reporting: taken over
-        db.commit()
-    # A second process asked to compute it while it is held does nothing (no second bot run).
-    jobs.compute_baseline(factory, dataset.id, 1)
+        assert not lease.claim(db, job_id, "here:2:server", 60)  # a live holder keeps it
+    # A runner asked to run it while it is held does nothing (no second bot run).
+    assert not test_executor(factory, settings).run_job(job_id)
     with factory() as db:
-        assert db.get(DatasetRecord, dataset.id).baseline_status == "running"
         assert db.scalar(select(func.count()).select_from(Run)) == 0
-        db.execute(update(DatasetRecord).values(baseline_heartbeat_at=utcnow().replace(year=2000)))
+        db.execute(update(Job).values(heartbeat_at=utcnow().replace(year=2000)))  # its holder stopped reporting
         db.commit()
-    jobs.compute_baseline(factory, dataset.id, 1)
+    assert test_executor(factory, settings).run_job(job_id)  # taken over
     with factory() as db:
         done = db.get(DatasetRecord, dataset.id)
         assert done.baseline_status == "done" and done.baseline_done == done.baseline_total == 2
         assert done.baseline_seconds > 0 and 0 < done.baseline_default <= 1
         assert db.scalar(select(func.count()).select_from(Run)) == 1
-    jobs.compute_baseline(factory, dataset.id, 1)  # done: nothing happens again
+        job = db.get(Job, job_id)
+        assert (job.status, job.attempts) == ("done", 2)
+        references = job_of(db, REFERENCES_JOB, dataset.id)  # enqueued with the baselines, in a lower lane
+        assert references.status == "pending" and references.lane == "background"
+    assert not test_executor(factory, settings).run_job(job_id)  # done: nothing happens again
     with factory() as db:
         assert db.scalar(select(func.count()).select_from(Run)) == 1
 
 
 def test_an_interrupted_job_gives_its_dataset_back(tmp_path):
     factory = sessions(f"sqlite:///{tmp_path}/cancel.sqlite3")
+    settings = Settings(database_url=str(factory.kw["bind"].url), baseline_epochs=1, secret_key="test-secret-key")
     with factory() as db:
         dataset, _ = get_or_create(db, "clusters", 1, "tiny")
         db.commit()
-
-    def interrupt(*_args):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        jobs.compute_baseline(factory, dataset.id, 1, progress=interrupt)
+        job_id = job_of(db, BASELINES_JOB, dataset.id).id
+    executor = test_executor(factory, settings)
+    executor.stopping.set()  # the runner stops: the job ends at its first yield point
+    with pytest.raises(JobCancelled):
+        executor.run_job(job_id)
     with factory() as db:
         assert db.get(DatasetRecord, dataset.id).baseline_status == "pending"
+        job = db.get(Job, job_id)
+        assert (job.status, job.attempts, job.leased_by) == ("pending", 0, None)  # a clean stop is no attempt
 
 
 # ----------------------------------------------------------------------------- the command
@@ -121,16 +129,19 @@ def test_an_interrupted_job_gives_its_dataset_back(tmp_path):
     (["--size", "huge"], "unknown dataset size 'huge'; choose from full, small, tiny"),
     (["--jobs", "0"], "--jobs must be between 1 and 256, got 0"),
 ])
+@pytest.mark.processes
 def test_bad_flags_are_one_line_and_a_non_zero_exit(tmp_path, args, expected):
     result = hyperquest("pool", "prepare", *args, database_url=f"sqlite:///{tmp_path}/bad.sqlite3")
     assert expected in one_line_error(result)
 
 
+@pytest.mark.processes
 def test_no_database_is_one_line_and_a_non_zero_exit():
     result = hyperquest("pool", "prepare", database_url="postgresql+psycopg://postgres@127.0.0.1:1/nothing")
     assert "cannot reach the database" in one_line_error(result)
 
 
+@pytest.mark.processes
 def test_prepare_in_embedded_mode_makes_every_pool_dataset_playable(tmp_path):
     url = f"sqlite:///{tmp_path}/embedded.sqlite3"
     result = hyperquest("pool", "prepare", "--jobs", "2", database_url=url, **POOL)
@@ -139,18 +150,20 @@ def test_prepare_in_embedded_mode_makes_every_pool_dataset_playable(tmp_path):
     status = hyperquest("pool", "status", "--json", database_url=url, **POOL)
     pool = json.loads(status.stdout)
     assert pool["finished"] and pool["ready"] == 2 and pool["epochs_done"] == pool["epochs_total"] == 4
+    assert pool["references_finished"] and pool["references_done"] == 2  # prepared for the debrief too
     assert {d["ref"] for d in pool["datasets"]} == {"clusters:1", "motifs:1"}  # the class's families in turn
     assert all(0 < d["default"] <= 1 and 0 < d["bot"] <= 1 for d in pool["datasets"])
     again = hyperquest("pool", "prepare", database_url=url, **POOL)
     assert again.returncode == 0 and "0 to compute" in again.stdout
 
 
+@pytest.mark.processes
 def test_prepare_scaled_out_sends_the_jobs_to_the_workers():
     assert postgres_available() and redis_available(), "PostgreSQL and Redis must be up (.ci/run starts them)"
     prefix = f"hqtest-{uuid.uuid4().hex[:10]}"
     with postgres_database() as url:
         settings = dict(POOL, database_url=url, redis_url=REDIS_URL, redis_prefix=prefix)
-        workers = [start_worker(hyperquest_env(**settings), "baselines") for _ in range(2)]
+        workers = [start_worker(hyperquest_env(**settings), "pool,background") for _ in range(2)]
         try:
             result = hyperquest("pool", "prepare", "--families", "clusters,shapes", **settings)
             assert result.returncode == 0, result.stdout + result.stderr
@@ -202,7 +215,8 @@ def test_the_server_waits_for_a_prepare_that_holds_a_job_then_takes_it_over(tmp_
         db.add(ClassSettings(id=1, class_code=None, pool_size=1, allowed_families=["clusters"], reveal_test_accuracy=False))
         dataset, _ = get_or_create(db, "clusters", 1, "tiny")
         db.commit()
-        assert jobs.claim_baseline(db, dataset.id, 1)  # as if `pool prepare` had it and then died
+        # As if `pool prepare` on another machine had it and then died.
+        assert lease.claim(db, job_of(db, BASELINES_JOB, dataset.id).id, "elsewhere:1:prepare", 60)
         db.commit()
     with game(url, pool_size=1, baseline_epochs=1, stale_after_seconds=2) as player:
         ready_player(player)

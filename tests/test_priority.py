@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from app.runner.priority import lower_training_priority
+from app.jobs.priority import lower_training_priority
 
 
 def _niceness_in_thread(niceness: int) -> tuple[int, int]:

@@ -9,7 +9,6 @@ import sys
 import pytest
 import torch
 
-from engine import references
 from engine.actions import Action
 from engine.bots import Observation, is_legal
 from engine.calibration import best_val_accuracy
@@ -22,7 +21,7 @@ from engine.references import (
     reference_players,
 )
 from engine.regret import (
-    RegretRow, area_per_epoch, best_so_far, curve_score, reference_normalised, regret, regret_table,
+    RegretRow, area_per_epoch, best_so_far, curve_score, regret, regret_table,
 )
 from engine.rules import MAX_ACTIONS, MAX_CONSECUTIVE_REVERTS, MAX_EPOCHS, Progress
 from engine.training import BATCH_SIZE, DIVERGENCE_CHECK_EVERY, EpochMetrics, place
@@ -350,45 +349,24 @@ def test_result_round_trips_through_json():
 # ---------------------------------------------------------------- reference_players
 
 
-@pytest.fixture
-def fake_schedules(monkeypatch):
-    """Replace schedule training by a canned curve and record which schedules were trained."""
-    trained = []
-
-    def fake(dataset, schedule, epochs, seed=0, device="cpu", data=None, progress=None):
-        trained.append(schedule.name)
-        return [Outcome(1, "initial", 1, schedule.initial, metrics(1, 0.5), None, 0.5, True, "x")]
-
-    monkeypatch.setattr(references, "play_schedule", fake)
-    return trained
-
-
 def test_reference_players_uses_known_curves_instead_of_training(tiny):
-    trained = []
-    real = references.play_schedule
-
-    def spy(dataset, schedule, *args, **kwargs):
-        trained.append(schedule.name)
-        return real(dataset, schedule, *args, **kwargs)
-
     known = [0.25, None, 0.5]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(references, "play_schedule", spy)
-        result = reference_players(tiny, 3, known={"default": known})
-    assert trained == ["lr 0.1 constant", "lr 0.1 step decay", "lr 0.01 step decay"]
+    result = reference_players(tiny, 3, known={"default": known})
     assert list(result.schedules) == [s.name for s in SCHEDULES]
     assert result.schedules["default"] == known
-    assert all(len(result.schedules[name]) == 3 for name in trained)
+    for schedule in SCHEDULES[1:]:
+        assert result.schedules[schedule.name] == curve_of(play_schedule(tiny, schedule, 3))
     assert result.random == curve_of(play_policy(RandomPlayer(0), tiny, 3))
     assert result.oracle_score >= 0.5
+    # Three schedules and the random player, 3 epochs each, less the first epoch the lr 0.1 ones share.
+    assert result.epochs_trained == 4 * 3 - 1
 
 
-def test_reference_players_skips_and_trains_as_asked(tiny, fake_schedules):
-    result = reference_players(tiny, 2)
-    assert fake_schedules == [s.name for s in SCHEDULES[1:]] and "default" not in result.schedules
-    fake_schedules.clear()
+def test_reference_players_skips_and_trains_as_asked(tiny):
+    result = reference_players(tiny, 2, skip=("default", "lr 0.1 constant"))
+    assert list(result.schedules) == ["lr 0.1 step decay", "lr 0.01 step decay"]
     result = reference_players(tiny, 2, skip=(), random_seed=4)
-    assert fake_schedules == [s.name for s in SCHEDULES] and list(result.schedules) == fake_schedules
+    assert list(result.schedules) == [s.name for s in SCHEDULES]
     assert result.random == curve_of(play_policy(RandomPlayer(4), tiny, 2))
     with pytest.raises(ValueError):
         reference_players(tiny, 2, known={"defualt": [0.5]})
@@ -410,19 +388,9 @@ def test_area_per_epoch_rewards_early_accuracy_and_penalises_wasted_epochs():
     assert area_per_epoch([]) is None
 
 
-def test_regret_and_normalised_score():
+def test_regret():
     assert regret(0.5, 0.75) == 0.25
     assert regret(None, 0.75) is None and regret(0.5, None) is None
-    assert reference_normalised(0.5, 0.25, 0.75) == 0.5
-    assert reference_normalised(0.75, 0.25, 0.75) == 1.0
-    assert reference_normalised(0.25, 0.25, 0.75) == 0.0
-    # The random player almost at the oracle: the spread is floored at min_spread.
-    assert reference_normalised(0.5625, 0.5, 0.5, min_spread=0.125) == 0.5
-    assert reference_normalised(0.5625, 0.5, 0.53125, min_spread=0.125) == 0.5  # spread 1/32 < 1/8
-    assert reference_normalised(0.5625, 0.5, 0.25, min_spread=0.125) == 0.5  # oracle below random
-    assert reference_normalised(0.51, 0.5, 0.5) == pytest.approx(0.5)
-    assert reference_normalised(None, 0.25, 0.75) is None
-    assert reference_normalised(0.5, None, 0.75) is None and reference_normalised(0.5, 0.25, None) is None
 
 
 def test_regret_table():
@@ -435,6 +403,7 @@ def test_regret_table():
     assert regret_table({"student": [0.5]}, oracle=None) == [RegretRow("student", 0.5, None, 0.5)]
 
 
+@pytest.mark.processes
 def test_regret_module_needs_no_torch():
     code = "import sys, engine.regret; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

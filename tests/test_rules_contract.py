@@ -20,7 +20,7 @@ from engine.actions import Action
 from engine.config import HyperParams
 from engine.errors import RuleViolation
 from engine.game import Game
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player
 from tests.webutil import Player
 
 CONFIG = {"width": 32, "depth": 2, "lr": 0.1, "dropout": 0.0}
@@ -97,7 +97,7 @@ def _web_step(player: Player, run, trained: bool) -> Step:
 
 
 @pytest.mark.parametrize("name", list(SCRIPTS))
-def test_every_backend_plays_the_script_the_same(player, name):  # noqa: F811
+def test_every_backend_plays_the_script_the_same(player, name):
     script = SCRIPTS[name]
     ready_player(player)
     run_id = player.start()
@@ -114,7 +114,7 @@ def test_every_backend_plays_the_script_the_same(player, name):  # noqa: F811
     assert [s for s in in_memory if s.counters is not None][-1].counters.ended  # every script plays to the end
 
 
-def test_the_first_job_builds_the_untrained_network(player):  # noqa: F811
+def test_the_first_job_builds_the_untrained_network(player):
     """No torch in the request: configure stores choices only; the first epoch's job makes checkpoint 0."""
     ready_player(player)
     run_id = player.start()

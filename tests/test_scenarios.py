@@ -16,8 +16,7 @@ from app.scenarios import rules
 from app.scenarios import service as scenarios
 from app.scenarios.models import Scenario
 from tests.services import wait_for
-from tests.test_instructor import staff_login
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player, staff_login
 from tests.webutil import GameTestClient, game
 
 FAMILY = PLAYABLE_FAMILIES[0]
@@ -54,7 +53,7 @@ def wait_baselines(player, dataset_id: int) -> None:
     wait_for(done, 300, "the scenario's dataset computed its baselines", [])
 
 
-def test_instructor_creates_scenarios_with_clear_errors(database_url):  # noqa: F811
+def test_instructor_creates_scenarios_with_clear_errors(database_url):
     with game(database_url) as player:
         prof = instructor_client(player)
         page = prof.get("/instructor/scenarios")
@@ -102,7 +101,7 @@ def test_instructor_creates_scenarios_with_clear_errors(database_url):  # noqa: 
         assert scenario_by_title(player, "Sneaky") is None
 
 
-def test_following_a_link_pins_locks_and_ranks_separately(database_url):  # noqa: F811
+def test_following_a_link_pins_locks_and_ranks_separately(database_url):
     with game(database_url) as player:
         prof = instructor_client(player)
         assert create(prof).status_code == 303
@@ -163,7 +162,7 @@ def test_following_a_link_pins_locks_and_ranks_separately(database_url):  # noqa
         player.wait_ready(run_id)
         board = player.client.get(f"{link}/leaderboard")
         assert board.status_code == 200 and "Scenario leaderboard: Lecture 7" in board.text
-        assert "<td>Ada Lovelace</td>" in board.text and "Baseline: Default schedule" in board.text
+        assert "<td>Ada Lovelace</td>" in board.text and "Reference: Default schedule" in board.text
         assert "<td>Ada Lovelace</td>" not in player.client.get("/leaderboard").text
         assert player.client.get(f"/runs/{run_id}/result").status_code == 200
         with player.app.state.session_factory() as db:

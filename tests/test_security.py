@@ -13,7 +13,7 @@ from app.security.ratelimit import RateLimits, TooManyRequests
 from app.settings import Settings
 from app.staff.service import create_account
 from tests.services import REDIS_URL, delete_prefix, redis_available
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player
 from tests.webutil import game
 
 PASSWORD = "a long staff password"
@@ -223,3 +223,13 @@ def test_rate_limits_are_shared_through_redis():
             first.check("login", account="x")
     finally:
         delete_prefix(REDIS_URL, prefix)
+
+
+def test_a_nul_character_in_any_form_field_is_a_clear_422(database_url):
+    """PostgreSQL refuses NUL in text (found by the fuzz suite as a 500): every form turns it away first."""
+    with game(database_url) as player:
+        response = player.client.post("/login", data={"student_id": "s\x001", "name": "Ada"})
+        assert response.status_code == 422 and "not allowed (NUL)" in response.text and "Traceback" not in response.text
+        assert player.login().status_code == 200  # the form itself still works
+        refused = player.client.post("/survey", data={"education": "Masters\x00student"})
+        assert refused.status_code == 422

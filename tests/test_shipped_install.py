@@ -4,8 +4,9 @@ The other tests import the checkout (an editable install with the test extras). 
 installed the way the Dockerfile installs it (``pip install "<project>[<the Dockerfile's extras>]"``
 after the pinned torch) into a virtualenv outside the repository (see tests/shipped.py), and that
 venv's console scripts are run from a scratch directory, so only what the wheel ships is importable:
-every ``--help``, every shipped module, the missing-extra message of ``bench``, and a whole game
-played over HTTP through its `migrate`, `serve` and `worker` with docker-compose.yml's settings.
+every ``--help``, every shipped module (and no measurement code: bench/ stays in the checkout), and
+a whole game played over HTTP through its `migrate`, `serve` and `worker` with docker-compose.yml's
+settings.
 """
 
 from __future__ import annotations
@@ -25,21 +26,21 @@ from sqlalchemy.orm import sessionmaker
 
 from app.cli import build_parser
 from app.datasets.models import DatasetRecord
-from app.ops.http import GameClient
-from app.ops.processes import Process, free_port, hyperquest_env, start_server, start_worker
+from bench.game_http import GameClient
+from bench.processes import Process, free_port, hyperquest_env, start_server, start_worker
 from app.research.export_schema import SCHEMA_VERSION
 from app.runs.models import Run
 from tests.services import REDIS_URL, delete_prefix, redis_available, wait_for
 from tests.shipped import ShippedVenv, clean_env
-from tests.test_compose import compose_environment, load
+from tests.support.compose import compose_environment, load
 from tests.webutil import postgres_available, postgres_database
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.shipped, pytest.mark.processes]
 
 #: Packages only the test, load and bench extras bring: the shipped install must run without them.
 NOT_SHIPPED = ("pytest", "httpx", "playwright", "hypothesis", "locust")
 #: Shipped modules that need an extra, and the package whose absence they report.
-NEEDS_EXTRA = {"app.ops.http": "httpx"}
+NEEDS_EXTRA: dict[str, str] = {}
 PLAYER_NAME = "Shipped Install"
 
 
@@ -107,7 +108,8 @@ def test_help_of_every_command(venv, scratch):
     top = run([venv.bin("hyperquest"), "--help"], scratch)
     assert top.returncode == 0 and "usage: hyperquest" in top.stdout, top.stderr
     commands = subcommands(build_parser())
-    assert {("serve",), ("worker",), ("migrate",), ("bench",)} <= set(commands)
+    assert {("serve",), ("worker",), ("migrate",)} <= set(commands)
+    assert ("bench",) not in set(commands)  # measurement is not part of the product (python -m bench)
     # One process for all of them (each start imports torch): the console script's own main().
     driver = ("import contextlib, io, json, sys; from app.cli import main\n"
               "codes = {}\n"
@@ -140,14 +142,9 @@ def test_every_shipped_module_imports(venv, scratch):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == NEEDS_EXTRA
 
 
-def test_bench_latency_names_the_missing_extra(venv, scratch):
-    result = run([venv.bin("hyperquest"), "bench", "--parts", "latency"], scratch, timeout=60)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("hyperquest bench: error:") and "'bench' extra" in lines[0]
-    assert "pip install 'hyperquest[bench]'" in lines[0]
-    assert result.stdout == ""  # it says so at once, before measuring (and printing) anything
+def test_the_install_holds_no_measurement_code(venv, scratch):
+    result = run([venv.python, "-c", "import importlib.util; print(importlib.util.find_spec('bench'))"], scratch)
+    assert result.returncode == 0 and result.stdout.strip() == "None", result.stdout + result.stderr
 
 
 # --- a whole game through the shipped migrate, serve and worker --------------------------------

@@ -16,8 +16,7 @@ from app.db.session import make_engine, make_session_factory
 from app.research import conditions, study
 from app.research.models import Assignment
 from app.runs.models import READY, ActionRecord, EpochRecord, Run
-from tests.test_instructor import staff_login
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player, staff_login
 from tests.webutil import game
 from tests.webutil import test_settings as settings_for
 

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select, update
 
 from app.classroom.models import ClassSettings
-from app.runs import dispatch, epoch_job, service
-from app.runs.models import ActionRecord, Run
+from app.jobs.models import Job
+from app.runs.models import TEST_ACCURACY_JOB, ActionRecord, Run
 from engine import rules
-from tests.test_web_game import ready_player
+from tests.support.players import ready_player
+from tests.support.jobs import job_of, test_executor
 from tests.webutil import game
 
 
@@ -31,6 +32,16 @@ def _trained_run(player) -> int:
 def _last_action(player, run_id: int) -> ActionRecord:
     with player.app.state.session_factory() as db:
         return db.scalars(select(ActionRecord).where(ActionRecord.run_id == run_id).order_by(ActionRecord.index.desc())).first()
+
+
+def _test_accuracy_job(player, run_id: int) -> Job | None:
+    with player.app.state.session_factory() as db:
+        return job_of(db, TEST_ACCURACY_JOB, run_id)
+
+
+def _run_job(player, job_id: int) -> bool:
+    """What a runner's executor does with the job (True if it was due and ran)."""
+    return test_executor(player.app.state.session_factory, player.app.state.settings).run_job(job_id)
 
 
 def _stream_snapshot(player, run_id: int) -> dict:
@@ -56,22 +67,21 @@ def test_the_runner_measures_the_test_accuracy_after_the_request(tmp_path, endin
             assert player.act(run_id, "revert").status_code == 303
         run = player.run(run_id)
         assert run.status == "ended" and run.test_acc is None  # the request did not evaluate
-        action = _last_action(player, run_id)
-        assert action.status == "queued"
+        assert _last_action(player, run_id).status == "done"  # the action itself trained nothing
+        job = _test_accuracy_job(player, run_id)
+        assert job is not None and job.status == "pending" and job.lane == "debrief"  # a restarted runner picks it up
         page = player.client.get(f"/runs/{run_id}/result").text
         assert "computing test accuracy…" in page and "/static/js/result.js" in page
         assert _stream_snapshot(player, run_id)["test_pending"] is True
-        with player.app.state.session_factory() as db:
-            assert action.id in dispatch.pending_actions(db)  # a restarted runner would pick it up
 
-        epoch_job.execute_action(player.app.state.session_factory, action.id)  # what the runner does
+        assert _run_job(player, job.id)
         run = player.run(run_id)
-        assert 0.0 <= run.test_acc <= 1.0 and _last_action(player, run_id).status == "done"
+        assert 0.0 <= run.test_acc <= 1.0 and _test_accuracy_job(player, run_id).status == "done"
         page = player.client.get(f"/runs/{run_id}/result").text
         assert "computing test accuracy" not in page and f"{run.test_acc:.3f}" in page
         snapshot = _stream_snapshot(player, run_id)
         assert snapshot["test_pending"] is False and snapshot["busy"] is False
-        epoch_job.execute_action(player.app.state.session_factory, action.id)  # a second delivery changes nothing
+        assert not _run_job(player, job.id)  # a second delivery changes nothing
         assert player.run(run_id).test_acc == run.test_acc
 
 

@@ -83,3 +83,39 @@ def test_cpu_bfloat16_can_be_switched_off(monkeypatch):
         assert cpu_has_native_bf16() is False
     finally:
         cpu_has_native_bf16.cache_clear()
+
+
+def test_dropout_epochs_leave_the_default_generator_alone_and_never_wait_for_its_lock(image_blobs):
+    """A dropout epoch draws from its own generator: the process-wide one (and engine.rng's lock) are untouched."""
+    import threading
+
+    from engine.rng import DEFAULT_GENERATOR
+
+    data = place(image_blobs)
+    state = new_state(image_blobs, HyperParams(16, 2, 0.05, dropout=0.5), seed=3)
+    before = torch.random.get_rng_state()
+    finished = threading.Event()
+
+    def train() -> None:
+        train_epoch(state, data)
+        finished.set()
+
+    with DEFAULT_GENERATOR:  # held by "another thread's" seeded build for the whole epoch
+        worker = threading.Thread(target=train, daemon=True)
+        worker.start()
+        assert finished.wait(120), "the dropout epoch waited for the default generator's lock"
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_dropout_masks_are_those_f_dropout_draws_from_the_same_seed(image_blobs):
+    """The run's own generator gives bit-for-bit the masks torch's F.dropout gives with the same seed."""
+    import torch.nn.functional as F
+
+    from engine.models import Architecture, build_network
+
+    network = build_network(Architecture("cnn", (3, 32, 32), 4, 16, 2), dropout=0.5, seed=0).train()
+    x = image_blobs.train_x[:32]
+    network.dropout_generator = torch.Generator().manual_seed(11)
+    ours = network._drop(x)
+    torch.manual_seed(11)
+    assert torch.equal(ours, F.dropout(x, 0.5, True))

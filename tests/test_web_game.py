@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord
 from tests.services import wait_for
-from tests.webutil import Player, game
-
-
-def ready_player(player: Player, student_id: str = "s1") -> Player:
-    assert player.login(student_id).status_code == 200
-    assert player.survey().status_code == 200
-    return player
-
-
-def count(player: Player, model, **where) -> int:
-    with player.app.state.session_factory() as db:
-        query = select(func.count()).select_from(model)
-        for key, value in where.items():
-            query = query.where(getattr(model, key) == value)
-        return db.scalar(query)
+from tests.webutil import count, game
+from tests.support.players import ready_player
 
 
 def test_login_survey_instructions(player):

@@ -14,13 +14,17 @@ from sqlalchemy import create_engine, func, select
 from app.classroom.models import ClassSettings
 from app.db import migrate
 from app.debrief.retention import epoch_point
+from app.jobs import lease
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord
 from engine import debrief
-from tests.test_scaled_out import Browserless, Stack
-from tests.test_web_game import count, ready_player
-from tests.webutil import game
+from tests.services import wait_for
+from tests.support.jobs import epoch_jobs
+from tests.support.players import ready_player
+from tests.support.stack import Browserless, Stack
+from tests.webutil import count, game
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("runner", ["thread", "process"])
 def test_events_stream_progress_then_ready(tmp_path, runner):
     with game(f"sqlite:///{tmp_path}/sse.sqlite3", dataset_size="small", baseline_epochs=1, embedded_runner=runner) as player:
@@ -45,6 +49,7 @@ def test_events_stream_progress_then_ready(tmp_path, runner):
         assert any(data["total"] > 0 and 0 < data["done"] for name, data in events if name == "progress")
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("runner", ["thread", "process"])
 def test_epoch_interrupted_by_a_restart_is_trained_after_it(tmp_path, runner):
     url = f"sqlite:///{tmp_path}/restart.sqlite3"
@@ -103,6 +108,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.processes
 def test_killed_server_takes_its_training_process_along_and_the_next_server_trains_the_epoch(tmp_path):
     """The embedded default: epochs train in a child process, which never outlives its server."""
     url = f"sqlite:///{tmp_path}/process.sqlite3"
@@ -117,14 +123,14 @@ def test_killed_server_takes_its_training_process_along_and_the_next_server_trai
         deployment.start_web()
         trainers = [pid for pid in _children(deployment.server.popen.pid)
                     if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
-        assert len(trainers) == 1
+        assert len(trainers) == os.cpu_count()  # one executor per core
         player = Browserless(deployment)
         run_id = player.start(width=128, depth=8, lr=0.01)
         deployment.wait(lambda: (lambda r: r.status == "training" and r.progress_done > 0)(deployment.run(run_id)),
                         120, "the epoch to be in progress")
         os.kill(deployment.server.popen.pid, signal.SIGKILL)  # the server alone, not its process group
         deployment.server.popen.wait(30)
-        deployment.wait(lambda: not _alive(trainers[0]), 15, "the training process to exit with its server")
+        deployment.wait(lambda: not any(_alive(pid) for pid in trainers), 15, "the training processes to exit with their server")
         assert deployment.epochs(run_id=run_id) == 0
         deployment.start_web()
         run = deployment.wait_ready(run_id, timeout=180)
@@ -134,6 +140,7 @@ def test_killed_server_takes_its_training_process_along_and_the_next_server_trai
         deployment.close()
 
 
+@pytest.mark.processes
 def test_a_training_process_that_dies_is_replaced_and_its_epoch_trained(tmp_path):
     url = f"sqlite:///{tmp_path}/died.sqlite3"
     migrate.upgrade(url)
@@ -151,9 +158,21 @@ def test_a_training_process_that_dies_is_replaced_and_its_epoch_trained(tmp_path
         while not (player.run(run_id).status == "training" and player.run(run_id).progress_done > 0):
             assert time.monotonic() < deadline, "the epoch never got under way"
             time.sleep(0.1)
-        first = runner._process
-        os.kill(first.pid, signal.SIGKILL)  # out of memory, say
+        with player.app.state.session_factory() as db:
+            (job,) = epoch_jobs(db, run_id)
+        holder = lease.holder_process(job.leased_by)[1]  # the executor process training it
+        processes = {p.pid: p for p in runner._processes}
+        os.kill(holder, signal.SIGKILL)  # out of memory, say
         run = player.wait_ready(run_id, timeout=180)
         assert run.status == "ready" and run.epoch == 1
         assert count(player, EpochRecord, run_id=run_id) == 1
-        assert runner._process is not first and runner._process.is_alive()
+        replaced = [p for p in runner._processes if p.pid not in processes]
+        assert len(replaced) == 1 and replaced[0].is_alive() and holder not in {p.pid for p in runner._processes}
+
+        def finished_job():
+            with player.app.state.session_factory() as db:
+                (job,) = epoch_jobs(db, run_id)
+                return job if job.status == "done" else None
+
+        # Re-queued at once when its process died (not after a stale heartbeat); the dead start counts.
+        assert wait_for(finished_job, 30, "the job to be finished", []).attempts == 2

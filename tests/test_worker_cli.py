@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from worker import cli as worker_cli
-from app.ops.processes import ROOT, Process, hyperquest_env
+from bench.processes import ROOT, Process, hyperquest_env
 from engine.errors import ConfigError
 from tests.services import REDIS_URL, delete_prefix, redis_available
 
@@ -30,6 +30,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, text: str) -> Non
     assert len(lines) == 1 and lines[0].startswith("hyperquest worker: error: ") and text in lines[0], lines
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not NO_GPU, reason="a GPU is visible: --gpu 0 would start a real worker")
 def test_gpu_without_cuda_is_one_line_and_nonzero():
     result = hyperquest_worker("--gpu", "0", "--processes", "4")
@@ -52,10 +53,10 @@ def test_bad_values_are_one_line_errors(args, text, monkeypatch, capsys):
 
 
 def test_celery_argv_carries_the_processes_as_concurrency():
-    argv = worker_cli.celery_argv(["hq.epochs", "hq.baselines"], "w@h", "INFO", processes=3)
+    argv = worker_cli.celery_argv(["hq.players", "hq.pool"], "w@h", "INFO", processes=3)
     assert argv[argv.index("--concurrency") + 1] == "3"
     assert argv[argv.index("--pool") + 1] == "prefork"
-    assert argv[argv.index("--queues") + 1] == "hq.epochs,hq.baselines"
+    assert argv[argv.index("--queues") + 1] == "hq.players,hq.pool"
     assert argv[argv.index("--hostname") + 1] == "w@h"
     default = worker_cli.celery_argv(["q"], "w@h", "INFO")
     assert default[default.index("--concurrency") + 1] == "1"
@@ -81,7 +82,7 @@ def test_gpu_index_counts_among_the_visible_gpus():
 @pytest.mark.parametrize("mps", [True, False])
 def test_gpu_sets_the_pool_environment_without_touching_cuda(monkeypatch, capsys, tmp_path, mps):
     """The parent only probes (faked here) and sets the environment the forked pool inherits."""
-    from engine import gpu_check
+    from engine import devices
 
     for name in ("CUDA_VISIBLE_DEVICES", "HYPERQUEST_DEVICE", "HYPERQUEST_TRAINING_THREADS"):
         monkeypatch.setenv(name, "")  # so that monkeypatch restores what run() sets
@@ -90,15 +91,15 @@ def test_gpu_sets_the_pool_environment_without_touching_cuda(monkeypatch, capsys
     from worker.celery_app import app  # needs the Redis URL at import
 
     monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path if mps else tmp_path / "absent"))
-    monkeypatch.setattr(gpu_check, "DEFAULT_MPS_PIPE_DIRECTORY", str(tmp_path / "absent"))
-    monkeypatch.setattr(gpu_check.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(devices, "DEFAULT_MPS_PIPE_DIRECTORY", str(tmp_path / "absent"))
+    monkeypatch.setattr(devices.shutil, "which", lambda name: f"/usr/bin/{name}")
     probe = {"torch": "x", "cuda": "12.8", "count": 2, "name": "GPU B"}
     monkeypatch.setattr(worker_cli, "probe_cuda", lambda gpu: probe)
     started = []
     monkeypatch.setattr(app, "worker_main", started.append)
     monkeypatch.setattr(worker_cli, "cpu_cores", lambda: 16)
 
-    args = argparse.Namespace(queues="epochs", gpu=1, processes=4, name=None, loglevel="INFO")
+    args = argparse.Namespace(queues="players", gpu=1, processes=4, name=None, loglevel="INFO")
     assert worker_cli.run(args) == 0
     (argv,) = started
     assert argv[argv.index("--concurrency") + 1] == "4"
@@ -113,15 +114,19 @@ def test_gpu_sets_the_pool_environment_without_touching_cuda(monkeypatch, capsys
         assert len(out) == 2 and "CUDA MPS not running" in out[0] and "nvidia-cuda-mps-control -d" in out[1]
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not redis_available(), reason="Redis is not reachable at 127.0.0.1:6379")
 def test_a_real_worker_runs_two_pool_processes():
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     env = hyperquest_env(redis_url=REDIS_URL, redis_prefix=prefix, device="cpu")
-    process = Process([sys.executable, "-m", "app.cli", "worker", "--processes", "2", "--queues", "epochs",
+    process = Process([sys.executable, "-m", "app.cli", "worker", "--processes", "2", "--queues", "players",
                        "--name", f"{prefix}@localhost"], env, "worker")
     try:
         process.wait_for_line("ready.", timeout=60)
         assert f"hyperquest worker {prefix}@localhost: 2 pool processes on device cpu" in process.output
+        assert "lanes players" in process.output
+        # Its own players' queue first, then the lane's: the order the broker takes them in.
+        assert f"{prefix}.players.{prefix}@localhost" in process.output and f"{prefix}.players" in process.output
         assert "concurrency: 2 (prefork)" in process.output
     finally:
         process.stop()

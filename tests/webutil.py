@@ -8,11 +8,12 @@ import uuid
 from contextlib import contextmanager
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.factory import create_app
-from app.ops.http import CsrfMixin
+from bench.game_http import CsrfMixin
 from app.datasets.models import DatasetRecord
 from app.runs import service as runs_service
 from app.runs.models import Run
@@ -41,6 +42,21 @@ def postgres_database():
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def backend_url(kind: str, directory):
+    """A fresh database of ``kind``: a SQLite file in ``directory``, or a new PostgreSQL database (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory}/game.sqlite3"
+        return
+    if not postgres_available():
+        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (.ci/run starts it)")
+    with postgres_database() as url:
+        yield url
 
 
 def test_settings(database_url: str, **overrides) -> Settings:
@@ -131,6 +147,15 @@ class Player:
         response = self.act(run_id, kind, **knobs)
         assert response.status_code == 303, response.text
         return self.wait_ready(run_id)
+
+
+def count(player: Player, model, **where) -> int:
+    """Rows of ``model`` matching ``where`` in the player's database."""
+    with player.app.state.session_factory() as db:
+        query = select(func.count()).select_from(model)
+        for key, value in where.items():
+            query = query.where(getattr(model, key) == value)
+        return db.scalar(query)
 
 
 class GameTestClient(CsrfMixin, TestClient):

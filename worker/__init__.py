@@ -1,5 +1,5 @@
-"""Celery workers for the scaled-out mode: each task trains one epoch via engine.session.
+"""Celery workers for the scaled-out mode: ``hyperquest worker`` and the one task that runs a job.
 
-The Celery app and its tasks live here (``worker/celery_app.py``, ``worker/tasks.py``) once
-the scaled-out mode lands; they call the same job function as the embedded runner.
+``worker.celery_app`` is the Celery application (configured by app.jobs.celery_config) and
+``worker.tasks.run_job`` runs a job with the same executor the embedded runner uses (app.jobs).
 """

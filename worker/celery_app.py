@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from app.settings import load_settings
-from app.runner.celery_config import make_celery
+from app.jobs.celery_config import make_celery
 
 _settings = load_settings()
 if not _settings.redis_url:

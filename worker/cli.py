@@ -1,4 +1,4 @@
-"""``hyperquest worker``: a Celery worker training epochs and baselines (scaled-out mode)."""
+"""``hyperquest worker``: a Celery worker running background jobs of some lanes (scaled-out mode)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,24 @@ import socket
 import subprocess
 import sys
 
+from app.jobs.lanes import PLAYERS, TRAINING_LANES, parse_lanes
 from engine.errors import ConfigError
 
-QUEUE_KINDS = ("epochs", "baselines")
 MAX_PROCESSES = 64
 
 DESCRIPTION = """\
-Start one Celery worker. Each of its pool processes (--processes K, default 1) trains one epoch at
-a time; CUDA is initialised only in those processes, never in the parent.
+Start one Celery worker. Each of its pool processes (--processes K, default 1) runs one job at a
+time, taking the lanes it serves in priority order: players' epochs, then what a player waits
+for after Done (test accuracy, debrief branches), then baselines of datasets nobody can play yet,
+then reference players (--queues picks lanes; a worker with `--queues players` keeps its capacity
+for players' epochs). CUDA is initialised only in the pool processes, never in the parent.
 
 Several players per GPU: the game's networks are small, so one epoch at a time leaves a GPU mostly
 idle (the time goes to Python and kernel launches, not arithmetic). `--gpu N --processes K` serves
 GPU N with K processes, each with its own CUDA context, so K players' epochs share the GPU and keep
 it busy. Under CUDA MPS (start its daemon with `nvidia-cuda-mps-control -d`) the kernels of those
 processes run concurrently; without it they take turns. Run one worker per GPU; choose K with
-`python -m engine.gpu_check` (scripts/gpu_check.sh) on that machine.
+`bench/gpu_check.sh` (`python -m bench.gpu_check`, in a checkout) on that machine.
 
 --gpu N sets CUDA_VISIBLE_DEVICES to GPU N (an index among the GPUs this process sees) and
 HYPERQUEST_DEVICE=cuda for the pool processes; GPUs are counted in a short subprocess. Without
@@ -41,8 +44,8 @@ def add_parser(subparsers) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--queues", default="epochs,baselines",
-                        help="job kinds to take, comma-separated: epochs, baselines (default both)")
+    parser.add_argument("--queues", default=",".join(TRAINING_LANES),
+                        help=f"lanes to serve, comma-separated: {', '.join(TRAINING_LANES)} (default all)")
     parser.add_argument("--gpu", type=int, default=None, metavar="N",
                         help="train on GPU N only (CUDA_VISIBLE_DEVICES=N, HYPERQUEST_DEVICE=cuda)")
     parser.add_argument("--processes", type=int, default=1, metavar="K",
@@ -136,10 +139,10 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not settings.redis_url:
         raise ConfigError("set HYPERQUEST_REDIS_URL: workers exist only in the scaled-out mode")
-    kinds = [k.strip() for k in args.queues.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in QUEUE_KINDS]
-    if unknown or not kinds:
-        raise ConfigError(f"unknown queues {unknown}; choose from {', '.join(QUEUE_KINDS)}")
+    try:
+        lanes = parse_lanes(args.queues)
+    except ValueError as exc:
+        raise ConfigError(f"--queues: {exc}") from None
     check_processes(args.processes)
     if args.gpu is not None and args.gpu < 0:
         raise ConfigError(f"--gpu must be 0 or more, got {args.gpu}")
@@ -147,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     startup = f"{args.processes} pool process{'es' if args.processes > 1 else ''}"
     hint = None
     if args.gpu is not None:
-        from engine.gpu_check import mps_pipe_directory
+        from engine.devices import mps_pipe_directory
 
         probe = probe_cuda(args.gpu)
         visible = select_gpu(args.gpu, probe, os.environ.get("CUDA_VISIBLE_DEVICES"))
@@ -169,21 +172,22 @@ def run(args: argparse.Namespace) -> int:
 
     from celery.utils.nodenames import host_format
 
+    from app.jobs.celery_config import LANES_ENV, OWN_QUEUE_ENV, lane_queue, own_queue
     from worker.celery_app import app
-    from app.runner.celery_config import OWN_QUEUE_ENV, own_queue, queue_names
     from worker.heartbeat import keep_alive
 
-    names = queue_names(settings)
     name = args.name or default_name(args.gpu)
-    queues = [names[k] for k in kinds]
-    if "epochs" in kinds:
-        # Its own queue too: the web app sends a run's next epoch here while this worker lives, since
+    # Highest priority first: the broker transport takes a worker's queues in this order.
+    queues = [lane_queue(settings, lane) for lane in lanes]
+    os.environ[LANES_ENV] = ",".join(lanes)  # read by the pool processes (the lanes a job may yield to)
+    if PLAYERS in lanes:
+        # Its own queue first: the web app sends a run's next epoch here while this worker lives, since
         # its processes already hold that run's dataset (generated and placed on the device).
         mine = own_queue(settings, host_format(name))  # %h etc. expanded, as Celery does for the name
-        queues.append(mine)
-        os.environ[OWN_QUEUE_ENV] = mine  # read by the pool processes
+        queues.insert(0, mine)
+        os.environ[OWN_QUEUE_ENV] = mine
         keep_alive(settings, mine)
-    print(f"hyperquest worker {name}: {startup}", flush=True)
+    print(f"hyperquest worker {name}: {startup}; lanes {', '.join(lanes)}", flush=True)
     if hint:
         print(f"hyperquest worker: {hint}", flush=True)
     app.worker_main(celery_argv(queues, name, args.loglevel, args.processes))

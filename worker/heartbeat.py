@@ -11,7 +11,7 @@ import threading
 import redis
 
 from app.settings import Settings
-from app.runner.celery_config import alive_key
+from app.jobs.celery_config import alive_key
 
 log = logging.getLogger(__name__)
 

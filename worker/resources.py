@@ -6,30 +6,30 @@ import dataclasses
 import functools
 import os
 
-from sqlalchemy.orm import sessionmaker
+import redis
+from celery import current_app
 
 from app.db.session import make_engine, make_session_factory
-from app.runner.nudges import NudgePublisher
-from app.runner.priority import prepare_training
+from app.jobs.celery_config import LANES_ENV, OWN_QUEUE_ENV, alive_key
+from app.jobs.executor import Executor
+from app.jobs.keeper import LeaseKeeper, beat_interval
+from app.jobs.lanes import TRAINING_LANES, parse_lanes
+from app.jobs.lease import holder_id
+from app.jobs.priority import prepare_training
+from app.jobs.queue import on_new_work
+from app.jobs.runners.celery_dispatch import send_jobs
+from app.live.nudges import NudgePublisher
 from app.settings import Settings, load_settings
 from engine.devices import resolve_device
-from app.runner.celery_config import OWN_QUEUE_ENV
 
 
 @dataclasses.dataclass(frozen=True)
 class WorkerResources:
-    """Settings, database sessions, the training device and the progress publisher of one process."""
+    """Settings, the executor (database, device, lanes) and the progress publisher of one pool process."""
 
     settings: Settings
-    session_factory: sessionmaker
-    device: str
+    executor: Executor
     publisher: NudgePublisher
-    #: This worker's own epoch queue (None for a worker started without one, e.g. `celery -A` by hand).
-    own_queue: str | None
-
-    def nudge(self, run_id: int, done: int, total: int) -> None:
-        """Progress callback of the job function: tell the web app's live pages to look again."""
-        self.publisher.publish(run_id, done, total)
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,10 +37,23 @@ def worker_resources() -> WorkerResources:
     """This process's resources; the device is resolved here, in the process that trains."""
     settings = load_settings()
     prepare_training(settings)  # tasks run on this thread (prefork child)
-    return WorkerResources(
-        settings=settings,
-        session_factory=make_session_factory(make_engine(settings.database_url)),
-        device=resolve_device(settings.device),
-        publisher=NudgePublisher(settings.redis_url, settings.redis_prefix),
-        own_queue=os.environ.get(OWN_QUEUE_ENV) or None,
-    )
+    session_factory = make_session_factory(make_engine(settings.database_url))
+    publisher = NudgePublisher(settings.redis_url, settings.redis_prefix)
+    keeper = LeaseKeeper(session_factory, beat_interval(settings.stale_after_seconds)).start()
+    lanes = parse_lanes(os.environ.get(LANES_ENV) or ",".join(TRAINING_LANES))
+    executor = Executor(session_factory, settings, resolve_device(settings.device), lanes, holder_id("celery"), keeper,
+                        publish=publisher.publish,
+                        served_by=os.environ.get(OWN_QUEUE_ENV) or None)
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+
+    def alive(queue: str) -> bool:
+        try:
+            return bool(client.exists(alive_key(settings, queue)))
+        except redis.RedisError:
+            return False
+
+    # Jobs a job enqueues (an ended run's branches, a dataset's references) go to the broker right
+    # after their commit; one lost here is sent by the web app's reconciler.
+    on_new_work(session_factory, lambda jobs: send_jobs(current_app, session_factory, settings,
+                                                        [job_id for job_id, _ in jobs], alive))
+    return WorkerResources(settings, executor, publisher)

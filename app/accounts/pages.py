@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
+from app.accounts import pending
 from app.accounts.models import Student, SurveyResponse, name_key
 from app.accounts.survey import QUESTIONS, parse_answers
 from app.classroom.service import class_code_matches, class_of, class_settings
@@ -19,7 +19,7 @@ from app.research import study
 from app.security.csrf import csrf_token
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.service import runs_finished
-from app.web import current_student, form_data, get_db, render, require_student
+from app.web import DbSession, PostedForm, current_student, render, require_student
 
 router = APIRouter()
 
@@ -45,12 +45,12 @@ def see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/")
-def home(request: Request, db: Session = Depends(get_db, scope="function")):
+def home(request: Request, db: DbSession):
     """Send each visitor to the step they are at."""
     student = current_student(request, db)
     if student is None:
         return see_other("/login")
-    return see_other(study.next_step(db, student, request.app.state.settings) or "/instructions")
+    return see_other(study.next_step(db, student, request.app.state.settings) or pending.after_setup(request))
 
 
 def _needs_code(request: Request, db: Session) -> bool:
@@ -58,7 +58,7 @@ def _needs_code(request: Request, db: Session) -> bool:
 
 
 @router.get("/login")
-def login_page(request: Request, db: Session = Depends(get_db, scope="function")):
+def login_page(request: Request, db: DbSession):
     """The login form (with a class code field when the instructor requires one)."""
     next_url = safe_next(request.query_params.get("next"))  # kept in the form's hidden "next" field
     return render(request, "login.html", {"student": current_student(request, db), "form": {}, "error": None,
@@ -66,7 +66,7 @@ def login_page(request: Request, db: Session = Depends(get_db, scope="function")
 
 
 @router.post("/login")
-def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def login(request: Request, form: PostedForm, db: DbSession):
     """Log in with a student ID and name; the first login with that pair creates the player."""
     student_id = str(form.get("student_id", "")).strip()
     name = " ".join(str(form.get("name", "")).split())
@@ -90,6 +90,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
     db.commit()
     request.session.clear()
     request.session["student_pk"] = student.id
+    pending.remember(request, next_url)  # kept through consent, the survey and the instructions
     csrf_token(request)  # the new session gets its token now, in the same write as the login
     # A scenario link sends the player on; that page itself asks for consent and the survey first.
     return see_other(next_url or "/")
@@ -115,14 +116,14 @@ def _new_student(db: Session, student_id: str, name: str) -> Student:
 
 
 @router.post("/logout")
-def logout(request: Request, _: FormData = Depends(form_data)):
+def logout(request: Request, _: PostedForm):
     """Forget the session."""
     request.session.clear()
     return see_other("/login")
 
 
 @router.get("/survey")
-def survey_page(request: Request, db: Session = Depends(get_db, scope="function")):
+def survey_page(request: Request, db: DbSession):
     """The survey, once per student."""
     student = require_student(request, db)
     if study.consent_due(student, class_of(db, student, request.app.state.settings)):
@@ -133,14 +134,14 @@ def survey_page(request: Request, db: Session = Depends(get_db, scope="function"
 
 
 @router.post("/survey")
-def submit_survey(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def submit_survey(request: Request, form: PostedForm, db: DbSession):
     """Store the answers (a second submission changes nothing)."""
     student = require_student(request, db)
     settings = request.app.state.settings
     if study.consent_due(student, class_of(db, student, settings)):
         return see_other("/consent")
     if _has_survey(db, student):
-        return see_other("/instructions")
+        return see_other(pending.after_setup(request))
     single = {q["name"]: form.get(q["name"]) for q in QUESTIONS if not q["multiple"]}
     network_types = [str(v) for v in form.getlist("network_types")]
     try:
@@ -152,14 +153,21 @@ def submit_survey(request: Request, form: FormData = Depends(form_data), db: Ses
     db.flush()
     study.ensure_assignment(db, student, settings)  # the stratum is the answer just given
     db.commit()
-    return see_other("/instructions")
+    return see_other(pending.after_setup(request))
 
 
 @router.get("/instructions")
-def instructions(request: Request, db: Session = Depends(get_db, scope="function")):
+def instructions(request: Request, db: DbSession):
     """How to play, and how many networks the student has trained."""
     student = require_student(request, db)
     step = study.next_step(db, student, request.app.state.settings)
     if step is not None:
         return see_other(step)
-    return render(request, "instructions.html", {"student": student, "networks_trained": runs_finished(db, student)})
+    scenario = None
+    token = pending.pending_token(request)
+    if token is not None:
+        from app.scenarios.models import Scenario  # the scenario domain builds on this one
+
+        scenario = db.scalar(select(Scenario).where(Scenario.token == token))
+    return render(request, "instructions.html", {"student": student, "networks_trained": runs_finished(db, student),
+                                                 "scenario": scenario})

@@ -48,4 +48,7 @@ class ClassSettings(Base):
     grade_mode: Mapped[str] = mapped_column(String(32), default="best_normalised", server_default="best_normalised")
     #: Finished runs that earn full marks in the "completion" mode.
     grade_runs: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    #: A run with no action for this many minutes is abandoned (ended, not finished); 0 = only when the
+    #: player starts another run (app.runs.abandon).
+    abandon_after_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -95,6 +95,7 @@ def update_from_form(row: ClassSettings, form: dict[str, object]) -> None:
     reveal = str(form.get("reveal_test_accuracy", "")) in ("on", "true", "1", "yes")
     modes = {name: _instrument_mode(form, name, getattr(row, name)) for name in INSTRUMENTS}
     exact_times = str(form.get("allow_exact_times", "")) in ("on", "true", "1", "yes")
+    abandon_after = _abandon_minutes(form, row.abandon_after_minutes)
     row.class_code = code or None
     row.pool_size = pool_size
     row.allowed_families = sorted(set(families))
@@ -102,6 +103,25 @@ def update_from_form(row: ClassSettings, form: dict[str, object]) -> None:
     for name, mode in modes.items():
         setattr(row, name, mode)
     row.allow_exact_times = exact_times
+    row.abandon_after_minutes = abandon_after
+
+
+#: Longest idle timeout an instructor may set (a week, in minutes).
+MAX_ABANDON_MINUTES = 7 * 24 * 60
+
+
+def _abandon_minutes(form: dict[str, object], current: int | None) -> int:
+    """Minutes without an action before a run is abandoned; a form without the field keeps the current value."""
+    raw = form.get("abandon_after_minutes")
+    if raw is None or str(raw).strip() == "":
+        return current if current is not None else 120
+    try:
+        minutes = int(str(raw).strip())
+    except ValueError:
+        raise WebError("the idle time before a run is abandoned must be a whole number of minutes", 422) from None
+    if not 0 <= minutes <= MAX_ABANDON_MINUTES:
+        raise WebError(f"the idle time before a run is abandoned must be between 0 and {MAX_ABANDON_MINUTES} minutes", 422)
+    return minutes
 
 
 #: The per-action research instruments the settings form sets (ClassSettings columns).

@@ -9,11 +9,11 @@ workers, which share them. Either way it shows the pool's progress until every d
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 from app.cli.common import fmt, print_json, table
+from app.datasets.models import JOB_DONE, JOB_FAILED, JOB_UNFINISHED
 from engine.datasets import FAMILIES, SIZES
 from engine.errors import ConfigError
 
@@ -34,13 +34,17 @@ def add_parser(subparsers) -> None:
 
     prepare = actions.add_parser(
         "prepare", help="compute every missing baseline of the pool, with a progress bar",
-        description="Create the class's pool datasets and compute their baselines. Embedded mode (no "
-                    "HYPERQUEST_REDIS_URL): in --jobs local processes. Scaled out: the jobs go to the Celery "
-                    "workers (`hyperquest worker`), which share them. Waits until every dataset is ready; "
-                    "interrupting it loses nothing (the next run or the server carries on).")
+        description="Create the class's pool datasets and compute their baselines, then their reference players. "
+                    "Embedded mode (no HYPERQUEST_REDIS_URL): in --jobs local processes. Scaled out: the jobs go to "
+                    "the Celery workers (`hyperquest worker`), which share them. Waits until every dataset is "
+                    "ready (and its reference players computed, unless --playable); interrupting it loses nothing "
+                    "(the next run or the server carries on). Jobs that failed before are retried.")
     _add_pool_arguments(prepare)
     prepare.add_argument("--jobs", type=int, default=None,
-                         help="embedded mode: datasets computed at once, one process each (default: CPU cores)")
+                         help="embedded mode: jobs run at once, one process each (default: CPU cores)")
+    prepare.add_argument("--playable", action="store_true",
+                         help="stop once every dataset is playable (the reference players, which only the "
+                              "debrief needs, are then computed by the server or the workers)")
     prepare.set_defaults(run=run_prepare)
 
     status = actions.add_parser("status", help="show the pool's readiness",
@@ -114,63 +118,83 @@ def run_status(args: argparse.Namespace) -> int:
     """Print the pool's readiness."""
     settings, session_factory, pool_size, families, size = _target(args)
     readiness = _readiness(session_factory, settings, pool_size, families, size)
+    failed = _failed_jobs(session_factory, [r.id for r in readiness.datasets])
     if args.json:
-        print_json(readiness.as_dict())
+        print_json({**readiness.as_dict(), "failed_jobs": failed})
         return 0
     _print_table(readiness)
-    print(f"{readiness.ready} of {pool_size} datasets playable ({size}; {', '.join(families)})")
+    print(f"{readiness.ready} of {pool_size} datasets playable ({size}; {', '.join(families)}); "
+          f"reference players of {readiness.references_done} computed")
+    for job in failed:
+        print(f"failed job {job['id']}: {job['kind']} of {job['dataset']} after {job['tries']} tries: {job['error']} "
+              "(`hyperquest pool prepare` or the dashboard retries it)")
     return 0
+
+
+def _failed_jobs(session_factory, dataset_ids: list[int]) -> list[dict]:
+    """The pool's jobs that gave up (baselines, reference players), with their last error."""
+    from sqlalchemy import select
+
+    from app.datasets.models import BASELINES_JOB, REFERENCES_JOB, DatasetRecord
+    from app.jobs.models import FAILED, Job
+
+    with session_factory() as db:
+        rows = db.execute(select(Job, DatasetRecord).join(DatasetRecord, DatasetRecord.id == Job.subject_id)
+                          .where(Job.kind.in_((BASELINES_JOB, REFERENCES_JOB)), Job.subject_id.in_(dataset_ids),
+                                 Job.status == FAILED).order_by(Job.id))
+        return [{"id": job.id, "kind": job.kind, "dataset": dataset.ref, "tries": job.attempts + job.retries,
+                 "error": job.last_error} for job, dataset in rows]
 
 
 def _print_table(readiness) -> None:
     rows = [[r.ref, r.baseline_status, f"{r.baseline_done}/{r.baseline_total}", fmt(r.baseline_default),
-             fmt(r.baseline_linear), fmt(r.baseline_bot), fmt(r.baseline_seconds, 0)] for r in readiness.datasets]
-    table(rows, ["dataset", "status", "epochs", "default", "linear", "bot", "seconds"])
+             fmt(r.baseline_linear), fmt(r.baseline_bot), fmt(r.baseline_seconds, 0), r.references_status]
+            for r in readiness.datasets]
+    table(rows, ["dataset", "baselines", "epochs", "default", "linear", "bot", "seconds", "references"])
+    for r in readiness.rejected:
+        print(f"passed over {r.ref}: {r.rejected_reason}")
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    """Create the pool's datasets, get their baselines computed, and show progress until all are ready."""
+    """Create the pool's datasets, get their baselines and reference players computed, and show progress."""
     if args.jobs is not None and not 1 <= args.jobs <= 256:
         raise ConfigError(f"--jobs must be between 1 and 256, got {args.jobs}")
     settings, session_factory, pool_size, families, size = _target(args)
-    from sqlalchemy import update
-
-    from app.datasets.models import JOB_FAILED, DatasetRecord
     from app.datasets.service import ensure_pool, pool_records
+    from app.jobs.service import retry_failed_of
 
     with session_factory() as db:
-        ensure_pool(db, pool_size, families, size)
-        # Asked to prepare: a dataset whose baselines failed before gets another try.
+        ensure_pool(db, pool_size, families, size)  # new datasets' baselines jobs are enqueued with them
         ids = [r.id for r in pool_records(db, pool_size, families, size)]
-        db.execute(update(DatasetRecord).where(DatasetRecord.id.in_(ids), DatasetRecord.baseline_status == JOB_FAILED)
-                   .values(baseline_status="pending", baseline_error=None))
+        retried = retry_failed_of(db, ids)  # asked to prepare: what failed before gets another try
         db.commit()
     readiness = _readiness(session_factory, settings, pool_size, families, size)
-    todo = [r.id for r in readiness.datasets if r.baseline_status in ("pending", "running")]
-    print(f"pool: {pool_size} {size} datasets ({', '.join(families)}); {readiness.ready} ready, {len(todo)} to compute "
+    todo = [r.id for r in readiness.datasets if r.baseline_status in JOB_UNFINISHED]
+    print(f"pool: {pool_size} {size} datasets ({', '.join(families)}); {readiness.ready} ready, {len(todo)} to compute"
+          f"{f', {retried} failed job(s) retried' if retried else ''} "
           f"({'embedded: local processes' if settings.embedded else 'scaled out: Celery workers'})", flush=True)
     started = time.monotonic()
-    if todo:
-        local = None
+    local = None
+    try:
         if settings.embedded:
-            local = LocalJobs(settings, todo, args.jobs)
+            local = _start_local(settings, session_factory, args.jobs)
         else:
-            _send_to_workers(settings, todo)
-        try:
-            _watch(session_factory, settings, pool_size, families, size, local, started)
-        except KeyboardInterrupt:
-            print("pool prepare: interrupted; what is computed is kept, the rest continues with the next "
-                  "`pool prepare` or server start", file=sys.stderr)
-            return 130
-        finally:
-            if local is not None:
-                local.stop()
+            _send_to_workers(settings, session_factory, ids)
+        _watch(session_factory, settings, pool_size, families, size, local, started, args.playable)
+    except KeyboardInterrupt:
+        print("pool prepare: interrupted; what is computed is kept, the rest continues with the next "
+              "`pool prepare` or server start", file=sys.stderr)
+        return 130
+    finally:
+        if local is not None:
+            local.stop()
     readiness = _readiness(session_factory, settings, pool_size, families, size)
     _print_table(readiness)
-    print(f"{readiness.ready} of {pool_size} datasets playable after {_duration(time.monotonic() - started)}")
+    print(f"{readiness.ready} of {pool_size} datasets playable after {_duration(time.monotonic() - started)}"
+          + ("" if args.playable else f"; reference players of {readiness.references_done} computed"))
     if readiness.failed:
         failed = [f"{r.ref} ({r.baseline_error})" for r in readiness.datasets if r.baseline_status == JOB_FAILED]
-        raise ConfigError(f"baselines failed for {'; '.join(failed)}")
+        raise ConfigError(f"baselines failed for {'; '.join(failed)} (see `hyperquest pool status`)")
     return 0
 
 
@@ -179,18 +203,19 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def _watch(session_factory, settings, pool_size, families, size, local: LocalJobs | None, started: float) -> None:
-    """Show a progress bar (epochs trained, with an ETA) until the pool is finished."""
+def _watch(session_factory, settings, pool_size, families, size, local, started: float, playable_only: bool) -> None:
+    """Show a progress bar (baseline epochs trained, with an ETA) until the pool is finished."""
     from tqdm import tqdm
 
     readiness = _readiness(session_factory, settings, pool_size, families, size)
     done, total = readiness.epochs
-    finished_refs = {r.ref for r in readiness.datasets if r.baseline_status in ("done", "failed")}
+    finished_refs = {r.ref for r in readiness.datasets if r.baseline_status in (JOB_DONE, JOB_FAILED)}
+    announced_references = readiness.references_finished
     last_progress, hinted = time.monotonic(), False
     # disable=None: a bar on a terminal, plain lines only (below) when the output is a log.
     with tqdm(total=total, initial=done, unit="epoch", desc="baselines", file=sys.stderr, disable=None,
               dynamic_ncols=True) as bar:
-        while not readiness.finished:
+        while not (readiness.finished and (playable_only or readiness.references_finished)):
             time.sleep(POLL_SECONDS)
             readiness = _readiness(session_factory, settings, pool_size, families, size)
             done, total = readiness.epochs
@@ -198,91 +223,50 @@ def _watch(session_factory, settings, pool_size, families, size, local: LocalJob
                 last_progress = time.monotonic()
             bar.total = total
             bar.update(done - bar.n)
-            bar.set_postfix_str(f"{readiness.ready}/{pool_size} playable")
+            bar.set_postfix_str(f"{readiness.ready}/{pool_size} playable, references {readiness.references_done}/{pool_size}")
             for r in readiness.datasets:
-                if r.baseline_status in ("done", "failed") and r.ref not in finished_refs:
+                if r.baseline_status in (JOB_DONE, JOB_FAILED) and r.ref not in finished_refs:
                     finished_refs.add(r.ref)
                     bar.write(f"{r.ref}: {r.baseline_status} after {_duration(time.monotonic() - started)} "
                               f"(default {fmt(r.baseline_default)}, linear {fmt(r.baseline_linear)}, "
                               f"bot {fmt(r.baseline_bot)}); {readiness.ready} of {pool_size} playable")
-            if local is not None and not local.alive() and not readiness.finished:
-                raise ConfigError("the local baseline processes stopped before the pool was ready; run it again")
+            if readiness.references_finished and not announced_references:
+                announced_references = True
+                bar.write(f"reference players: all computed after {_duration(time.monotonic() - started)}")
+            if local is not None and not local.alive():
+                raise ConfigError("the local job processes stopped before the pool was ready; run it again")
             if local is None and not hinted and time.monotonic() - last_progress > NO_WORKER_HINT_SECONDS:
                 hinted = True
-                bar.write("no progress for 30 s: is a `hyperquest worker` (taking the baselines queue) running? "
+                bar.write("no progress for 30 s: is a `hyperquest worker` serving the pool lane running? "
                           "The jobs wait in the queue until one is.")
 
 
-def _send_to_workers(settings, dataset_ids: list[int]) -> None:
-    """Scaled out: queue one baseline job per dataset; every worker on the baselines queue takes some."""
-    from app.runner.celery_config import COMPUTE_BASELINE, make_celery
+def _send_to_workers(settings, session_factory, dataset_ids: list[int]) -> None:
+    """Scaled out: hand the pool's unfinished jobs to the broker; every worker serving their lanes takes some."""
+    from sqlalchemy import select
 
-    celery = make_celery(settings)
+    from app.jobs.celery_config import make_celery
+    from app.jobs.models import UNFINISHED, Job
+    from app.jobs.runners.celery_dispatch import send_jobs
+    from app.datasets.models import BASELINES_JOB, REFERENCES_JOB
+
+    with session_factory() as db:
+        job_ids = list(db.scalars(select(Job.id).where(Job.kind.in_((BASELINES_JOB, REFERENCES_JOB)),
+                                                       Job.subject_id.in_(dataset_ids), Job.status.in_(UNFINISHED))))
     try:
-        for dataset_id in dataset_ids:
-            celery.send_task(COMPUTE_BASELINE, args=[dataset_id], retry=True,
-                             retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1})
+        send_jobs(make_celery(settings), session_factory, settings, job_ids, alive=lambda _queue: False)
     except Exception as exc:  # kombu raises OperationalError subclasses when Redis is down
         raise ConfigError(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
 
 
-class LocalJobs:
-    """Embedded mode: processes (spawned, one torch thread pool each) taking the datasets in pool order."""
-
-    def __init__(self, settings, dataset_ids: list[int], jobs: int | None) -> None:
-        import multiprocessing
-
-        cores = os.cpu_count() or 1
-        jobs = min(jobs or cores, len(dataset_ids))
-        threads = max(1, cores // jobs)
-        context = multiprocessing.get_context("spawn")
-        self.queue = context.Queue()  # kept here: the children unpickle it after start() returns
-        for dataset_id in dataset_ids:
-            self.queue.put(dataset_id)
-        self.processes = [context.Process(target=baseline_process, args=(settings, self.queue, threads),
-                                          name=f"hq-baselines-{i}", daemon=True) for i in range(jobs)]
-        for process in self.processes:
-            process.start()
-
-    def alive(self) -> bool:
-        """True while any process is still working."""
-        return any(p.is_alive() for p in self.processes)
-
-    def stop(self) -> None:
-        """Stop the processes; each gives its unfinished dataset back (pending)."""
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self.processes:
-            process.join(10)
-
-
-def baseline_process(settings, queue, threads: int) -> None:
-    """One local process of `pool prepare`: compute baselines of the queued datasets until none is left."""
-    import queue as queues
-    import signal
-
-    import torch
-
-    from app.datasets.jobs import compute_baseline
-    from app.db.session import make_engine, make_session_factory
-    from app.runner.priority import lower_training_priority
+def _start_local(settings, session_factory, jobs: int | None):
+    """Embedded mode: executors in local processes serving the pool's lanes (baselines, then references)."""
+    from app.jobs.lanes import BACKGROUND, POOL
+    from app.jobs.runners.embedded import ProcessRunner
+    from app.live.notify import Notifier
     from engine.devices import resolve_device
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    torch.set_num_threads(threads)
-    lower_training_priority(settings.training_niceness)  # a server on the same machine keeps serving
-    session_factory = make_session_factory(make_engine(settings.database_url))
-    device = resolve_device(settings.device)
-
-    def release_on_terminate(*_args) -> None:
-        raise SystemExit(0)  # compute_baseline gives its dataset back (pending) on the way out
-
-    signal.signal(signal.SIGTERM, release_on_terminate)
-    while True:
-        try:
-            dataset_id = queue.get(timeout=1)
-        except queues.Empty:
-            return
-        compute_baseline(session_factory, dataset_id, settings.baseline_epochs, device,
-                         stale_after=settings.stale_after_seconds)
+    runner = ProcessRunner(session_factory, settings, Notifier(), resolve_device(settings.device),
+                           lanes=(POOL, BACKGROUND), slots=jobs, io_lane=False)
+    runner.start()
+    return runner

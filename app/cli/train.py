@@ -6,11 +6,12 @@ import argparse
 
 from app.cli.common import add_size_argument, fmt, print_json, resolve_size
 from engine import debrief, rules
-from engine.actions import parse_actions
+from engine.actions import parse_actions, trains_an_epoch
 from engine.config import HyperParams
 from engine.datasets import load
 from engine.devices import resolve_device
 from engine.errors import RuleViolation
+from engine.formatting import knob_value
 from engine.bots import RuleBasedBot
 from engine.branches import BranchStart, play_branch
 from engine.game import Game
@@ -107,7 +108,7 @@ def _remember(game: Game, outcome, wanted: set[int], starts: dict) -> None:
     """Keep the checkpoint of a wanted epoch while it is on the path (a Revert takes it off again)."""
     for epoch in [e for e in starts if e > game.state.epoch]:
         del starts[epoch]
-    if outcome.kind in ("initial", "continue") and outcome.epoch in wanted and not outcome.metrics.diverged:
+    if trains_an_epoch(outcome.kind) and outcome.epoch in wanted and not outcome.metrics.diverged:
         m = outcome.metrics
         metrics = {"train_loss": m.train_loss, "train_acc": m.train_acc, "val_loss": m.val_loss, "val_acc": m.val_acc}
         starts[outcome.epoch] = BranchStart(outcome.epoch, game.current_checkpoint(), outcome.action,
@@ -128,8 +129,8 @@ def _print_line(record: dict) -> None:
     config = record["config"]
     text = (
         f"action {record['action']:>2} {record['kind']:<8} epoch {record['epoch']:>2}  "
-        f"w={config['width']} d={config['depth']} lr={config['lr']:g} wd={config['weight_decay']:g} "
-        f"drop={config['dropout']:g}  train {fmt(record['train_loss'])}/{fmt(record['train_acc'])}  "
+        f"w={config['width']} d={config['depth']} lr={knob_value('lr', config['lr'])} wd={knob_value('weight_decay', config['weight_decay'])} "
+        f"drop={knob_value('dropout', config['dropout'])}  train {fmt(record['train_loss'])}/{fmt(record['train_acc'])}  "
         f"val {fmt(record['val_loss'])}/{fmt(record['val_acc'])}"
     )
     if record.get("diverged"):

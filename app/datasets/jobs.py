@@ -1,135 +1,139 @@
-"""Background jobs of the datasets domain: computing a pool dataset's baselines."""
+"""Background jobs of the datasets domain: a pool dataset's baselines, then its reference players.
+
+Two kinds in two lanes: the baselines (default schedule, linear classifier, automatic player) make
+a dataset playable, so they go before the reference players, which only the debrief needs. Both
+yield between training steps, so a player's epoch or a debrief never waits behind them.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from app.bots.player import play_bot_run
 from app.datasets import service
-from app.datasets.models import JOB_DONE, JOB_FAILED, JOB_PENDING, JOB_RUNNING, JOB_UNFINISHED, DatasetRecord
-from app.db.base import utcnow
+from app.datasets.models import (BASELINES_JOB, JOB_DONE, JOB_FAILED, JOB_PENDING, JOB_RUNNING, REFERENCES_JOB,
+                                 DatasetRecord, ReferenceFork)
 from app.db.throttle import Throttle
 from app.errors import JobCancelled
+from app.grades import service as grades
+from app.jobs.context import JobContext
+from app.jobs.lanes import BACKGROUND, POOL
+from app.jobs.queue import enqueue
+from app.jobs.registry import Subject, job_kind
 from app.runs.models import Run
 from engine import references
 from engine.baselines import linear_classifier_score
+from engine.bots import RuleBasedBot
+from engine.lockstep import ForkPoint
 
 log = logging.getLogger(__name__)
 
-#: A process computing baselines that has not reported for this long is presumed dead.
-BASELINE_STALE_SECONDS = 60.0
 #: Progress is written at most this often (and at every epoch's end).
 WRITE_EVERY_SECONDS = 1.0
-#: How often a runner that waits for another process's baseline looks again.
-WAIT_POLL_SECONDS = 2.0
 
 
-def _claimable(cutoff: dt.datetime):
-    """SQL condition: not started, or started by a process that stopped reporting (it died)."""
-    return or_(
-        DatasetRecord.baseline_status == JOB_PENDING,
-        and_(DatasetRecord.baseline_status == JOB_RUNNING,
-             or_(DatasetRecord.baseline_heartbeat_at.is_(None), DatasetRecord.baseline_heartbeat_at < cutoff)),
-    )
+def _describe(db: Session, dataset_id: int) -> Subject:
+    record = db.get(DatasetRecord, dataset_id)
+    return Subject(f"dataset {record.ref} ({record.size})" if record else f"dataset {dataset_id} (deleted)")
 
 
-def claim_baseline(db: Session, dataset_id: int, epochs: int, stale_after: float = BASELINE_STALE_SECONDS) -> bool:
-    """Atomically take a dataset's baseline job; False when it is done, failed, or another live process has it.
-
-    One conditional UPDATE, so two processes (a `pool prepare`, a server's runner, several
-    Celery workers) never both compute the same dataset (the bot's run would be played twice).
-    """
-    now = utcnow()
-    claimed = db.execute(
-        update(DatasetRecord)
-        .where(DatasetRecord.id == dataset_id, _claimable(now - dt.timedelta(seconds=stale_after)))
-        .values(baseline_status=JOB_RUNNING, baseline_heartbeat_at=now, baseline_done=0,
-                baseline_total=service.baseline_epochs_total(epochs), baseline_error=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return bool(claimed)
+def _baselines_gave_up(db: Session, dataset_id: int, error: str) -> None:
+    db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id)
+               .values(baseline_status=JOB_FAILED, baseline_error=error[:2000]))
 
 
-class _Reporter:
-    """Counts the job's trained epochs and writes them (with a heartbeat) to the dataset's row."""
+def _baselines_retried(db: Session, dataset_id: int) -> None:
+    db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id)
+               .values(baseline_status=JOB_PENDING, baseline_error=None, baseline_done=0))
 
-    def __init__(self, session_factory: sessionmaker, dataset_id: int, forward=None) -> None:
-        self.session_factory = session_factory
+
+def _references_gave_up(db: Session, dataset_id: int, error: str) -> None:
+    db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(references_status=JOB_FAILED))
+
+
+def _references_retried(db: Session, dataset_id: int) -> None:
+    db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(references_status=JOB_PENDING))
+
+
+def _waiting_again(ctx: JobContext, reset, dataset_id: int) -> None:
+    """The runner stopped mid-job: the dataset's row says it waits again (its job is released)."""
+    with ctx.session_factory() as db:
+        reset(db, dataset_id)
+        db.commit()
+
+
+class _Progress:
+    """Counts the baselines job's trained epochs and writes them to the dataset's row (for progress bars)."""
+
+    def __init__(self, ctx: JobContext, dataset_id: int) -> None:
+        self.ctx = ctx
         self.dataset_id = dataset_id
-        self.forward = forward
         self.epochs = 0
         self._throttle = Throttle(WRITE_EVERY_SECONDS)
 
     def batch(self, done: int, total: int) -> None:
         """Progress callback of a fixed-schedule training loop: (batches done, batches in the epoch)."""
-        if self.forward:
-            self.forward(done, total)  # may raise JobCancelled
         if done == total:
             self.epochs += 1
         self._write(force=done == total)
+        self.ctx.yield_point()
 
-    def bot(self, run_id: int, done: int, total: int) -> None:
-        """Progress callback of the bot's epoch jobs: (run, batches done, batches total), -1 at an epoch's end."""
-        if self.forward:
-            self.forward(run_id, done, total)
+    def bot(self, _run_id: int, done: int, total: int) -> None:
+        """Progress callback of the bot's epochs: (run, batches done, batches total), -1 at an epoch's end."""
         if done == -1:
             self.epochs += 1
-        self._write(force=done == -1)
+            self._write(force=True)
+        if done > 0 or done == -1:
+            self.ctx.yield_point()
 
     def _write(self, force: bool) -> None:
         if not self._throttle.due(force):
             return
-        with self.session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == self.dataset_id)
-                       .values(baseline_done=self.epochs, baseline_heartbeat_at=utcnow()))
-            db.commit()
+        try:
+            with self.ctx.session_factory() as db:
+                db.execute(update(DatasetRecord).where(DatasetRecord.id == self.dataset_id)
+                           .values(baseline_done=self.epochs))
+                db.commit()
+        except Exception as exc:  # the database is busy: the bar waits for the next write
+            log.debug("baseline progress of dataset %s not written: %s", self.dataset_id, exc)
 
 
-def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None,
-                     wait: bool = False, stale_after: float = BASELINE_STALE_SECONDS) -> None:
-    """Measure and store a dataset's three baselines (once): default schedule, linear classifier, bot.
+@job_kind(BASELINES_JOB, POOL, label="dataset baselines", gave_up=_baselines_gave_up, retried=_baselines_retried,
+          describe=_describe)
+def baselines_job(ctx: JobContext, dataset_id: int) -> None:
+    """Measure and store a dataset's three baselines (default schedule, linear classifier, bot), then enqueue its references."""
+    compute_baselines(ctx, dataset_id)
 
-    Each baseline gets the same epoch budget ``epochs`` (the game's 30 in production). The bot
-    plays through the game's service functions, so its run is stored like a player's. When
-    another live process holds the job, return at once, or with ``wait`` look again until it
-    is done or its holder has died (then take it over). ``progress`` is called with whatever
-    the training loops report and may raise JobCancelled to stop the job.
-    """
-    while True:
-        with session_factory() as db:
-            claimed = claim_baseline(db, dataset_id, epochs, stale_after)
-            db.commit()
-            record = db.get(DatasetRecord, dataset_id)
-            if claimed or not wait or record is None or record.baseline_status != JOB_RUNNING:
-                break
-        if progress:
-            progress(0, 0)  # lets the runner cancel the wait when it stops
-        time.sleep(WAIT_POLL_SECONDS)
-    if not claimed:
-        return
-    reporter = _Reporter(session_factory, dataset_id, progress)
+
+def compute_baselines(ctx: JobContext, dataset_id: int) -> None:
+    """The baselines job's body: each baseline gets the game's epoch budget; the bot plays through the service."""
+    epochs = ctx.settings.baseline_epochs
+    with ctx.session_factory() as db:
+        record = db.get(DatasetRecord, dataset_id)
+        if record is None or record.baseline_status == JOB_DONE:
+            return
+        record.baseline_status, record.baseline_error = JOB_RUNNING, None
+        record.baseline_done, record.baseline_total = 0, service.baseline_epochs_total(epochs)
+        db.commit()
+        family, seed, size = record.family, record.seed, record.size
+    progress = _Progress(ctx, dataset_id)
     started = time.perf_counter()
+    bot = RuleBasedBot()
+    # Reference schedules that start like the default schedule or the bot follow their paths here and
+    # only train from where they part (the fork points, stored for the references job).
+    recorder = references.fork_recorder(bot.initial_config(), epochs)
     try:
-        default_curve = service.default_curve(record, epochs, device, reporter.batch)
-        linear = linear_classifier_score(service.generated(record.family, record.seed, record.size), epochs, seed=0,
-                                         device=device)
-        bot_run_id = play_bot_run(session_factory, dataset_id, epochs, device, reporter.bot)
-    except (JobCancelled, KeyboardInterrupt, SystemExit):
-        _release(session_factory, dataset_id)  # the next runner (or `pool prepare`) starts it again
+        default_curve, forks = service.default_curve(record, epochs, ctx.device, progress.batch)
+        linear = linear_classifier_score(service.generated(family, seed, size), epochs, seed=0, device=ctx.device)
+        bot_run_id = play_bot_run(ctx.session_factory, dataset_id, epochs, ctx.device, progress.bot, bot, recorder)
+    except JobCancelled:
+        _waiting_again(ctx, _baselines_retried, dataset_id)
         raise
-    except Exception as exc:
-        log.exception("baseline of dataset %s failed", dataset_id)
-        with session_factory() as db:
-            record = db.get(DatasetRecord, dataset_id)
-            record.baseline_status, record.baseline_error = JOB_FAILED, str(exc)[:2000]
-            db.commit()
-        return
-    with session_factory() as db:
+    with ctx.session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
         record.baseline_default, record.baseline_linear = service.curve_best(default_curve), linear
         record.reference_curves = {**(record.reference_curves or {}), "default": default_curve}
@@ -138,87 +142,47 @@ def compute_baseline(session_factory: sessionmaker, dataset_id: int, epochs: int
         record.baseline_status = JOB_DONE
         record.baseline_done = record.baseline_total
         record.baseline_seconds = time.perf_counter() - started
+        db.execute(delete(ReferenceFork).where(ReferenceFork.dataset_id == dataset_id))  # an earlier attempt's
+        db.add_all(ReferenceFork(dataset_id=dataset_id, data=fork.to_bytes()) for fork in [*forks, *recorder.forks])
+        record.rejected_reason = service.room_to_learn(record.baseline_default, record.baseline_bot, epochs,
+                                                       ctx.settings.min_room_to_learn)
+        if record.rejected_reason is None:
+            # Playable now; the debrief's reference players follow in a lane of their own.
+            enqueue(db, REFERENCES_JOB, dataset_id)
+        else:
+            # A dud: pools pass it over, so the family's next seed is prepared in its place at once.
+            db.flush()
+            if service.replace_dud(db, record) is None:
+                # The family was passed over often enough: pools take this one after all (see
+                # service.pool_entries), so its players get a debrief like any other.
+                enqueue(db, REFERENCES_JOB, dataset_id)
         db.commit()
 
 
-def _release(session_factory: sessionmaker, dataset_id: int) -> None:
-    """Give an interrupted job back: pending again, so nobody waits for a heartbeat to go stale."""
-    try:
-        with session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == JOB_RUNNING)
-                       .values(baseline_status=JOB_PENDING, baseline_done=0))
-            db.commit()
-    except Exception:  # the database may be what failed; a stale heartbeat frees it later anyway
-        log.warning("could not release the baseline job of dataset %s", dataset_id)
-
-
-def pending_baselines(db: Session) -> list[int]:
-    """Datasets whose baselines or reference players are not computed yet (also those a dead process left running)."""
-    return list(db.scalars(select(DatasetRecord.id).where(or_(
-        DatasetRecord.baseline_status.in_(JOB_UNFINISHED),
-        and_(DatasetRecord.baseline_status == JOB_DONE, DatasetRecord.references_status.in_(JOB_UNFINISHED))))))
-
-
-# ----------------------------------------------------------------------------- reference players
-
-
-def claim_references(db: Session, dataset_id: int, stale_after: float = BASELINE_STALE_SECONDS) -> bool:
-    """Atomically take a dataset's reference players (once its baselines are done); False if done or taken."""
-    now = utcnow()
-    cutoff = now - dt.timedelta(seconds=stale_after)
-    return bool(db.execute(
-        update(DatasetRecord)
-        .where(DatasetRecord.id == dataset_id, DatasetRecord.baseline_status == JOB_DONE,
-               or_(DatasetRecord.references_status == JOB_PENDING,
-                   and_(DatasetRecord.references_status == JOB_RUNNING,
-                        or_(DatasetRecord.references_heartbeat_at.is_(None), DatasetRecord.references_heartbeat_at < cutoff))))
-        .values(references_status=JOB_RUNNING, references_heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount)
-
-
-def compute_references(session_factory: sessionmaker, dataset_id: int, epochs: int, device: str = "cpu", progress=None,
-                       stale_after: float = BASELINE_STALE_SECONDS) -> None:
-    """Measure and store the debrief's reference players (a random player, the best of a schedule grid), once.
-
-    Run after the baselines, so a dataset is playable before these are known; the result page
-    says they are still being computed meanwhile.
-    """
-    with session_factory() as db:
-        claimed = claim_references(db, dataset_id, stale_after)
-        db.commit()
-        if not claimed:
-            return
+@job_kind(REFERENCES_JOB, BACKGROUND, label="reference players", gave_up=_references_gave_up,
+          retried=_references_retried, describe=_describe)
+def references_job(ctx: JobContext, dataset_id: int) -> None:
+    """Measure and store the debrief's reference players (a random player, the best of a schedule grid), once."""
+    with ctx.session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
+        if record is None or record.references_status == JOB_DONE or record.baseline_status != JOB_DONE:
+            return
+        record.references_status = JOB_RUNNING
+        db.commit()
         family, seed, size = record.family, record.seed, record.size
         known = {"default": record.reference_curves["default"]} if (record.reference_curves or {}).get("default") else {}
-    heartbeats = Throttle(WRITE_EVERY_SECONDS)
-
-    def beat(done: int, total: int) -> None:
-        if progress:
-            progress(done, total)  # may raise JobCancelled
-        if heartbeats.due():
-            with session_factory() as beat_db:
-                beat_db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id)
-                                .values(references_heartbeat_at=utcnow()))
-                beat_db.commit()
-
+        forks = [ForkPoint.from_bytes(blob) for blob in
+                 db.scalars(select(ReferenceFork.data).where(ReferenceFork.dataset_id == dataset_id)
+                            .order_by(ReferenceFork.id))]
+    started = time.perf_counter()
     try:
-        result = references.reference_players(service.generated(family, seed, size), epochs, device,
-                                              data=service.placed(family, seed, size, device), progress=beat, known=known)
-    except (JobCancelled, KeyboardInterrupt, SystemExit):
-        with session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id, DatasetRecord.references_status == JOB_RUNNING)
-                       .values(references_status=JOB_PENDING))
-            db.commit()
+        result = references.reference_players(service.generated(family, seed, size), ctx.settings.baseline_epochs,
+                                              ctx.device, data=service.placed(family, seed, size, ctx.device),
+                                              progress=ctx.progress(), known=known, forks=forks)
+    except JobCancelled:
+        _waiting_again(ctx, _references_retried, dataset_id)
         raise
-    except Exception:
-        log.exception("reference players of dataset %s failed", dataset_id)
-        with session_factory() as db:
-            db.execute(update(DatasetRecord).where(DatasetRecord.id == dataset_id).values(references_status=JOB_FAILED))
-            db.commit()
-        return
-    with session_factory() as db:
+    with ctx.session_factory() as db:
         record = db.get(DatasetRecord, dataset_id)
         stored = result.as_dict()
         record.reference_curves = {**(record.reference_curves or {}), "random": stored["random"],
@@ -226,4 +190,7 @@ def compute_references(session_factory: sessionmaker, dataset_id: int, epochs: i
         record.baseline_random, record.baseline_oracle = result.random_score, result.oracle_score
         record.oracle_schedule = result.oracle_name
         record.references_status = JOB_DONE
+        record.references_seconds = time.perf_counter() - started
+        db.execute(delete(ReferenceFork).where(ReferenceFork.dataset_id == dataset_id))  # gone on from: not needed
+        grades.plan_for_rescaled_dataset(db, dataset_id)  # the top of the scale may have moved
         db.commit()

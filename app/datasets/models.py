@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
@@ -14,6 +14,8 @@ from app.db.base import Base, utcnow
 JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED = "pending", "running", "done", "failed"
 #: Statuses of a computation a runner still has to finish.
 JOB_UNFINISHED = (JOB_PENDING, JOB_RUNNING)
+# Job kinds of the datasets domain (app.jobs): a dataset's baselines, then its reference players.
+BASELINES_JOB, REFERENCES_JOB = "baselines", "references"
 
 class DatasetRecord(Base):
     """A generated dataset: (family, seed, size) regenerates it; stats and baselines are stored."""
@@ -38,28 +40,43 @@ class DatasetRecord(Base):
     baseline_bot: Mapped[float | None] = mapped_column(Float, nullable=True)
     bot_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: pending -> running -> done (all baselines stored) or failed; only "done" datasets are handed out.
+    #: The job computing them is app.datasets.jobs (its lease, retries and errors live in app.jobs).
     baseline_status: Mapped[str] = mapped_column(String(16), default=JOB_PENDING)  # JOB_* below
     baseline_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: Progress of the baseline job in epochs (default schedule, linear classifier, bot), for progress bars.
     baseline_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     baseline_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    #: Last sign of life of the process computing the baselines; a stale one means it died.
-    baseline_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: Wall-clock seconds the baseline job took (for the pool's ETA and the benchmarks).
     baseline_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: The reference players of the debrief (engine.references): a random player and the best of a
     #: fixed grid of schedules ("oracle"), computed after the baselines; pending -> running -> done/failed.
     references_status: Mapped[str] = mapped_column(String(16), default=JOB_PENDING, server_default=JOB_PENDING)
-    references_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     baseline_random: Mapped[float | None] = mapped_column(Float, nullable=True)
     baseline_oracle: Mapped[float | None] = mapped_column(Float, nullable=True)
     oracle_schedule: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: Validation accuracy per epoch spent of each reference player: {"default": [...], "random": [...],
     #: "schedules": {name: [...]}} (the bot's curve is its stored run).
     reference_curves: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    #: Wall-clock seconds the reference players took (for the benchmarks).
+    references_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Why pools pass over this dataset (too little room to learn, app.datasets.service.room_to_learn);
+    #: None for a dataset fit to play. A scenario may still pin it.
+    rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property
     def ref(self) -> str:
         """``family:seed`` as shown to players."""
         return f"{self.family}:{self.seed}"
+
+
+class ReferenceFork(Base):
+    """Where reference schedules leave a baseline's path (engine.lockstep.ForkPoint bytes), until the
+    references job has gone on from it; then deleted."""
+
+    __tablename__ = "reference_forks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

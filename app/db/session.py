@@ -8,6 +8,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
+#: libpq connection parameters for PostgreSQL: fail within seconds when the server is unreachable.
+CONNECT_TIMEOUT_SECONDS = 3
+TCP_USER_TIMEOUT_MS = 5000
+POSTGRES_TIMEOUTS = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+                     "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 2, "keepalives_count": 3}
+
+
 def make_engine(url: str) -> Engine:
     """An Engine for ``url``; SQLite gets a busy timeout, WAL and foreign keys, its folder created."""
     if url.startswith("sqlite"):
@@ -29,8 +36,11 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # Up to 30 connections per web process: FastAPI runs handlers on a 40-thread pool.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Up to 30 connections per web process: FastAPI runs handlers on a 40-thread pool. A database
+    # that cannot be reached must fail fast (a page answers 503, a job backs off), never hang: a
+    # new connection gives up after CONNECT_TIMEOUT_SECONDS, and one whose packets go unanswered
+    # (a network partition) is dropped by the kernel after TCP_USER_TIMEOUT_MS.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=POSTGRES_TIMEOUTS)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,69 +1,57 @@
 """The branch job: the automatic player continues a player's run from one of its checkpoints.
 
-Run by every runner like the baselines (embedded thread or process, Celery worker). The branch is
-played in memory by engine.branches and stored at the end as a bot run pointing at its parent run
-and epoch; a job whose process dies is taken over once its heartbeat is stale and played again from
-the start (the bot is deterministic, and the checkpoint is kept until the branch is stored).
+Run by any runner's executor in the debrief lane (the player is looking at the result page). The
+branch is played in memory by engine.branches and stored at the end as a bot run pointing at its
+parent run and epoch; a job whose runner dies is run again from the start (the bot is
+deterministic, and the checkpoint is kept until the branch is stored).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.accounts.models import Student
 from app.bots.player import bot_student
+from app.classroom.service import SETTINGS_ID
 from app.datasets import service as datasets
 from app.datasets.models import DatasetRecord
 from app.db.base import utcnow
-from app.db.throttle import Throttle
 from app.debrief import planning
-from app.debrief.planning import unsent_branches_of
-from app.debrief.models import DONE, FAILED, PENDING, RUNNING, BranchRecord
+from app.debrief.models import BRANCH_JOB, DONE, FAILED, PENDING, RUNNING, BranchRecord
 from app.errors import JobCancelled
-from app.runs.models import ENDED, ActionRecord, CheckpointRecord, EpochRecord, Run
+from app.jobs.context import JobContext
+from app.jobs.lanes import DEBRIEF
+from app.jobs.registry import Subject, job_kind
+from app.runs.models import ACTION_DONE, ENDED, ActionRecord, CheckpointRecord, EpochRecord, Run
 from engine import branches as engine_branches
 from engine.bots import RuleBasedBot
 from engine.numbers import finite
+from engine.actions import trains_an_epoch
 
 log = logging.getLogger(__name__)
 
-#: Defaults of the job's recovery rules (the runners pass the settings' values).
-STALE_AFTER_SECONDS = 60.0
-MAX_ATTEMPTS = 3
-#: Progress and heartbeat are written at most this often (and at every epoch's end).
-WRITE_EVERY_SECONDS = 1.0
+def _gave_up(db: Session, branch_id: int, error: str) -> None:
+    db.execute(update(BranchRecord).where(BranchRecord.id == branch_id)
+               .values(status=FAILED, error=error[:2000], finished_at=utcnow()))
 
 
-def _claimable(cutoff: dt.datetime):
-    """SQL condition: not started, or started by a process that stopped reporting (it died)."""
-    return or_(BranchRecord.status == PENDING,
-               and_(BranchRecord.status == RUNNING,
-                    or_(BranchRecord.heartbeat_at.is_(None), BranchRecord.heartbeat_at < cutoff)))
+def _retried(db: Session, branch_id: int) -> None:
+    """The branch waits again (an instructor's retry, or its runner stopped): from the start."""
+    db.execute(update(BranchRecord).where(BranchRecord.id == branch_id, BranchRecord.status != DONE)
+               .values(status=PENDING, error=None, finished_at=None, epochs_done=0))
 
 
-def claim_branch(db: Session, branch_id: int, stale_after: float, max_attempts: int) -> bool:
-    """Atomically take a branch for this process; False when it is done, taken by a live process, or given up."""
-    now = utcnow()
-    cutoff = now - dt.timedelta(seconds=stale_after)
-    claimed = db.execute(
-        update(BranchRecord)
-        .where(BranchRecord.id == branch_id, BranchRecord.attempts < max_attempts, _claimable(cutoff))
-        .values(status=RUNNING, attempts=BranchRecord.attempts + 1, heartbeat_at=now, epochs_done=0, error=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed:
-        return True
-    # Every earlier start died with its process (out of memory, killed): stop trying.
-    db.execute(
-        update(BranchRecord)
-        .where(BranchRecord.id == branch_id, BranchRecord.attempts >= max_attempts, _claimable(cutoff))
-        .values(status=FAILED, finished_at=now, error="the branch stopped its trainer too many times")
-        .execution_options(synchronize_session=False)
-    )
-    return False
+def _describe(db: Session, branch_id: int) -> Subject:
+    row = db.execute(select(BranchRecord.from_epoch, Run.id, Student.name, Student.class_id)
+                     .join(Run, Run.id == BranchRecord.run_id).join(Student, Student.id == Run.student_pk)
+                     .where(BranchRecord.id == branch_id)).first()
+    if row is None:
+        return Subject(f"branch {branch_id} (deleted)")
+    epoch, run_id, name, class_id = row
+    return Subject(f"branch from epoch {epoch} of {name}'s run {run_id}", class_id or SETTINGS_ID)
 
 
 def branch_start(db: Session, branch: BranchRecord) -> engine_branches.BranchStart:
@@ -84,77 +72,67 @@ def branch_start(db: Session, branch: BranchRecord) -> engine_branches.BranchSta
     return engine_branches.BranchStart(branch.from_epoch, bytes(blob), action_index, best, metrics)
 
 
-class _Reporter:
-    """Writes the branch's epochs done and a heartbeat; forwards progress to the parent run's live pages."""
+class _Progress:
+    """Writes the branch's epochs done; nudges the parent run's result page; yields between steps."""
 
-    def __init__(self, session_factory: sessionmaker, branch_id: int, run_id: int, forward) -> None:
-        self.session_factory, self.branch_id, self.run_id, self.forward = session_factory, branch_id, run_id, forward
+    def __init__(self, ctx: JobContext, branch_id: int, run_id: int) -> None:
+        self.ctx, self.branch_id, self.run_id = ctx, branch_id, run_id
         self.epochs = 0
-        self._throttle = Throttle(WRITE_EVERY_SECONDS)
 
-    def batch(self, done: int, total: int) -> None:
+    def batch(self, _done: int, _total: int) -> None:
         """Per-batch callback of the training loop."""
-        if self.forward:
-            self.forward(self.run_id, done, total)  # may raise JobCancelled
-        self._write(force=False)
+        self.ctx.publish(self.run_id, boundary=False)
+        self.ctx.yield_point()  # may raise JobCancelled
 
     def outcome(self, outcome) -> None:
         """Called after each of the branch's actions."""
-        if outcome.kind in ("initial", "continue"):
+        if trains_an_epoch(outcome.kind):
             self.epochs += 1
-        self._write(force=True)
+        try:
+            with self.ctx.session_factory() as db:
+                db.execute(update(BranchRecord).where(BranchRecord.id == self.branch_id).values(epochs_done=self.epochs))
+                db.commit()
+        except Exception as exc:  # the database is busy: the progress waits for the next action
+            log.debug("progress of branch %s not written: %s", self.branch_id, exc)
+        self.ctx.publish(self.run_id)
+        self.ctx.yield_point()
 
-    def _write(self, force: bool) -> None:
-        if not self._throttle.due(force):
-            return
-        with self.session_factory() as db:
-            db.execute(update(BranchRecord).where(BranchRecord.id == self.branch_id)
-                       .values(epochs_done=self.epochs, heartbeat_at=utcnow()))
-            db.commit()
 
-
-def compute_branch(session_factory: sessionmaker, branch_id: int, device: str = "cpu", progress=None,
-                   stale_after: float = STALE_AFTER_SECONDS, max_attempts: int = MAX_ATTEMPTS) -> None:
-    """Play and store one branch (once). ``progress(run_id, done, total)`` may raise JobCancelled to stop it."""
-    with session_factory() as db:
-        if not claim_branch(db, branch_id, stale_after, max_attempts):
-            db.commit()
-            return
+@job_kind(BRANCH_JOB, DEBRIEF, label="debrief branches", gave_up=_gave_up, retried=_retried, describe=_describe)
+def branch_job(ctx: JobContext, branch_id: int) -> None:
+    """Play and store one branch (once: a stored branch is left alone)."""
+    with ctx.session_factory() as db:
         branch = db.get(BranchRecord, branch_id)
+        if branch is None or branch.status == DONE:
+            return
         run = db.get(Run, branch.run_id)
         dataset = db.get(DatasetRecord, run.dataset_id)
         try:
             start = branch_start(db, branch)
-        except LookupError as exc:
+        except LookupError as exc:  # the checkpoint is gone: nothing to retry
             branch.status, branch.error, branch.finished_at = FAILED, str(exc), utcnow()
             db.commit()
             return
         if branch.bot_run_id is not None:  # an earlier attempt stored part of it: play it again from the start
             db.execute(delete(Run).where(Run.id == branch.bot_run_id))
             branch.bot_run_id = None
+        branch.status, branch.error, branch.epochs_done = RUNNING, None, 0
         branch.epochs_total = start.epochs_left
         db.commit()
         run_id, family, seed, size = run.id, dataset.family, dataset.seed, dataset.size
-    if progress:
-        progress(run_id, 0, 0)
-    reporter = _Reporter(session_factory, branch_id, run_id, progress)
+    ctx.publish(run_id)
+    progress = _Progress(ctx, branch_id, run_id)
+    data = datasets.placed(family, seed, size, ctx.device)
     try:
-        data = datasets.placed(family, seed, size, device)
-        played = engine_branches.play_branch(start, datasets.generated(family, seed, size), RuleBasedBot(), device,
-                                             data=data, progress=reporter.batch, on_outcome=reporter.outcome)
-    except (JobCancelled, KeyboardInterrupt, SystemExit):
-        _release(session_factory, branch_id)
-        raise
-    except Exception as exc:  # the result page shows the failure instead of waiting forever
-        log.exception("branch %s failed", branch_id)
-        with session_factory() as db:
-            db.execute(update(BranchRecord).where(BranchRecord.id == branch_id)
-                       .values(status=FAILED, error=str(exc)[:2000], finished_at=utcnow()))
+        played = engine_branches.play_branch(start, datasets.generated(family, seed, size), RuleBasedBot(), ctx.device,
+                                             data=data, progress=progress.batch, on_outcome=progress.outcome)
+    except JobCancelled:
+        with ctx.session_factory() as db:  # waiting again, from the start, for the next runner
+            _retried(db, branch_id)
             db.commit()
-        return
-    store_branch(session_factory, branch_id, played)
-    if progress:
-        progress(run_id, -1, -1)
+        raise
+    store_branch(ctx.session_factory, branch_id, played)
+    ctx.publish(run_id)
 
 
 def store_branch(session_factory: sessionmaker, branch_id: int, played: engine_branches.Branch) -> None:
@@ -174,10 +152,10 @@ def store_branch(session_factory: sessionmaker, branch_id: int, played: engine_b
         db.flush()
         for move, outcome, shown, reverted in played.records():
             action = ActionRecord(run_id=run.id, index=outcome.action, kind=move.kind, choices=move.change_map,
-                                  shown=shown, status="done", attempts=1, finished_at=utcnow())
+                                  shown=shown, status=ACTION_DONE, finished_at=utcnow())
             db.add(action)
             db.flush()
-            if outcome.kind in ("initial", "continue") and outcome.metrics is not None:
+            if trains_an_epoch(outcome.kind) and outcome.metrics is not None:
                 m = outcome.metrics
                 db.add(EpochRecord(run_id=run.id, action_id=action.id, number=outcome.epoch, config=outcome.config.as_dict(),
                                    train_loss=finite(m.train_loss), train_acc=m.train_acc,
@@ -194,33 +172,3 @@ def store_branch(session_factory: sessionmaker, branch_id: int, played: engine_b
                                                   Run.parent_run_id.is_(None)).limit(1)) is not None
         planning.release_if_finished(db, parent, moving_on=moved_on)
         db.commit()
-
-
-def _release(session_factory: sessionmaker, branch_id: int) -> None:
-    """Give an interrupted branch back (pending), so the next runner starts it without waiting for a stale heartbeat."""
-    try:
-        with session_factory() as db:
-            db.execute(update(BranchRecord).where(BranchRecord.id == branch_id, BranchRecord.status == RUNNING)
-                       .values(status=PENDING, epochs_done=0, attempts=BranchRecord.attempts - 1))
-            db.commit()
-    except Exception:  # the database may be what failed; the stale heartbeat frees it later anyway
-        log.warning("could not release branch %s", branch_id)
-
-
-def pending_branches(db: Session, stale_after: float = STALE_AFTER_SECONDS) -> list[int]:
-    """Branches waiting for a runner, or left running by a process that died."""
-    cutoff = utcnow() - dt.timedelta(seconds=stale_after)
-    return list(db.scalars(select(BranchRecord.id).where(_claimable(cutoff)).order_by(BranchRecord.id)))
-
-
-def requeue_interrupted(db: Session) -> int:
-    """Mark every running branch pending again: for a single-process runner starting up, none can be alive."""
-    return db.execute(update(BranchRecord).where(BranchRecord.status == RUNNING)
-                      .values(status=PENDING, epochs_done=0)).rowcount
-
-
-def branches_planned_by(session_factory: sessionmaker, action_id: int) -> list[int]:
-    """Branches never started of the run an action belongs to (an epoch that ended the run planned them)."""
-    with session_factory() as db:
-        run_id = db.scalar(select(ActionRecord.run_id).where(ActionRecord.id == action_id))
-        return [] if run_id is None else unsent_branches_of(db, run_id)

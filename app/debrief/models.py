@@ -13,12 +13,14 @@ from app.db.base import Base, utcnow
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 #: Why a branch exists: the run's best epoch, the epoch before its biggest fall, or the player's pick.
 REASONS = ("best", "before_drop", "picked")
+#: The job kind that plays a branch (app.debrief.jobs).
+BRANCH_JOB = "branch"
 
 
 class BranchRecord(Base):
     """A counterfactual branch: the automatic player continuing a player's run from one of its epochs.
 
-    The job state lives here; the branch itself is stored as a bot run (``bot_run_id``) whose
+    Its progress lives here; the branch itself is stored as a bot run (``bot_run_id``) whose
     ``parent_run_id``/``parent_epoch`` point back, so replays and the export see it like any run.
     """
 
@@ -29,10 +31,8 @@ class BranchRecord(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     from_epoch: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(16))
+    #: PENDING until its job starts, RUNNING while it plays, then DONE or FAILED (the lease lives in app.jobs).
     status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    #: Last sign of life of the process playing it; a stale one means that process died.
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     epochs_total: Mapped[int] = mapped_column(Integer, default=0)
     #: Validation metrics of the player's checkpoint as the branch loaded it (must equal the player's epoch).

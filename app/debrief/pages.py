@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from app.accounts.models import Student
 from app.accounts.pages import see_other
@@ -16,23 +15,24 @@ from app.debrief.service import debrief_view
 from app.errors import Conflict, NotFound, WebError
 from app.runs import service as runs
 from app.runs import streams
-from app.runs.models import ENDED, FAILED, Run
+from app.runs.models import OVER, Run
 from app.security.ratelimit import client_ip, limits_of
 from app.staff.models import INSTRUCTOR
 from app.staff.service import require_role
-from app.web import RecordId, form_data, get_db, require_student
+from app.web import DbSession, PostedForm, RecordId, require_student
+from app.debrief.models import PENDING, RUNNING
 
 router = APIRouter()
 
 
 def _ended_run(db: Session, run: Run) -> Run:
-    if run.status not in (ENDED, FAILED):
+    if run.status not in OVER:
         raise Conflict("the debrief is ready once the run has ended")
     return run
 
 
 @router.get("/runs/{run_id}/debrief.json")
-def debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+def debrief_json(run_id: RecordId, request: Request, db: DbSession):
     """The debrief of the player's own ended run."""
     student = require_student(request, db)
     run = _ended_run(db, runs.owned_run(db, student, run_id))
@@ -40,7 +40,7 @@ def debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_d
 
 
 @router.get("/instructor/runs/{run_id}/debrief.json")
-def instructor_debrief_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+def instructor_debrief_json(run_id: RecordId, request: Request, db: DbSession):
     """The same debrief for an instructor replaying the run."""
     staff = require_role(request, db, INSTRUCTOR)
     run = db.get(Run, run_id)
@@ -58,16 +58,14 @@ def parse_epoch(form: dict) -> int:
 
 
 @router.post("/runs/{run_id}/branches")
-def pick_branch(run_id: RecordId, request: Request, posted: FormData = Depends(form_data),
-                db: Session = Depends(get_db, scope="function")):
+def pick_branch(run_id: RecordId, request: Request, posted: PostedForm,
+                db: DbSession):
     """The player picks an epoch: the automatic player continues from its checkpoint in the background."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
     run = _ended_run(db, runs.owned_run(db, student, run_id, lock=True))
-    branch = planning.request_branch(db, run, parse_epoch({k: str(v) for k, v in posted.items()}))
-    db.commit()
-    if branch.attempts == 0:
-        request.app.state.runner.submit_branch(branch.id)
+    planning.request_branch(db, run, parse_epoch({k: str(v) for k, v in posted.items()}))
+    db.commit()  # the branch's job goes to the runner with this commit
     return see_other(f"/runs/{run_id}/result#debrief")
 
 
@@ -76,7 +74,7 @@ def _snapshot(session_factory, run_id: int) -> dict:
         branches = planning.branches_of(db, db.get(Run, run_id))
         return {"branches": [{"id": b.id, "status": b.status, "done": b.epochs_done, "total": b.epochs_total}
                              for b in branches],
-                "busy": any(b.status in ("pending", "running") for b in branches)}
+                "busy": any(b.status in (PENDING, RUNNING) for b in branches)}
 
 
 @router.get("/runs/{run_id}/debrief/events")

@@ -8,14 +8,17 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.debrief.models import DONE, FAILED, PENDING, RUNNING, BranchRecord
+from app.debrief.models import BRANCH_JOB, PENDING, RUNNING, BranchRecord
 from app.debrief.retention import epoch_point, is_player_run
 from app.errors import Conflict, WebError
+from app.jobs.queue import enqueue
 from app.runs.models import CheckpointRecord, EpochRecord, Run
 from engine import debrief, rules
 
+#: Epochs the player may pick to branch from, besides the default branches (docs/instructors.md: "up to two more").
+MAX_PICKS = 2
 #: Branches one run may have: the defaults (best, before the biggest fall) and the player's picks.
-MAX_BRANCHES = 4
+MAX_BRANCHES = 2 + MAX_PICKS
 
 
 def _path(db: Session, run: Run) -> list[EpochRecord]:
@@ -38,7 +41,7 @@ def branches_of(db: Session, run: Run) -> list[BranchRecord]:
 
 
 def open_debrief(db: Session, run: Run) -> list[BranchRecord]:
-    """At the end of a player's run: keep its debrief checkpoints and plan the default branches (pending)."""
+    """At the end of a player's run: keep its debrief checkpoints and plan the default branches (their jobs enqueued)."""
     if not is_player_run(db, run):
         return []
     run.debrief_open = True
@@ -51,6 +54,8 @@ def open_debrief(db: Session, run: Run) -> list[BranchRecord]:
             planned.append(BranchRecord(run_id=run.id, from_epoch=epoch, reason=reason, status=PENDING))
     db.add_all(planned)
     db.flush()
+    for branch in planned:
+        enqueue(db, BRANCH_JOB, branch.id)
     return planned
 
 
@@ -62,8 +67,8 @@ def request_branch(db: Session, run: Run, from_epoch: int) -> BranchRecord:
     if not run.debrief_open:
         raise Conflict("this run's checkpoints are no longer kept, so no new branch can start from it")
     count = db.scalar(select(func.count()).select_from(BranchRecord).where(BranchRecord.run_id == run.id)) or 0
-    if count >= MAX_BRANCHES:
-        raise Conflict(f"a run has at most {MAX_BRANCHES} branches")
+    if count >= MAX_BRANCHES or picks_made(db, run) >= MAX_PICKS:
+        raise Conflict(f"you can pick at most {MAX_PICKS} epochs to branch from")
     allowed = branchable_epochs(db, run)
     if from_epoch not in allowed:
         shown = ", ".join(str(e) for e in allowed) or "none"
@@ -71,7 +76,22 @@ def request_branch(db: Session, run: Run, from_epoch: int) -> BranchRecord:
     branch = BranchRecord(run_id=run.id, from_epoch=from_epoch, reason="picked", status=PENDING)
     db.add(branch)
     db.flush()
+    enqueue(db, BRANCH_JOB, branch.id)
     return branch
+
+
+def picks_made(db: Session, run: Run) -> int:
+    """Branches the player picked (not the default ones)."""
+    return db.scalar(select(func.count()).select_from(BranchRecord).where(
+        BranchRecord.run_id == run.id, BranchRecord.reason == "picked")) or 0
+
+
+def picks_left(db: Session, run: Run) -> int:
+    """How many more epochs the player may pick to branch from now."""
+    if not run.debrief_open:
+        return 0
+    total = db.scalar(select(func.count()).select_from(BranchRecord).where(BranchRecord.run_id == run.id)) or 0
+    return max(0, min(MAX_PICKS - picks_made(db, run), MAX_BRANCHES - total))
 
 
 def active_branches(db: Session, run_id: int) -> int:
@@ -87,9 +107,7 @@ def release_if_finished(db: Session, run: Run, moving_on: bool = False) -> bool:
     """
     if not run.debrief_open or active_branches(db, run.id):
         return False
-    count = db.scalar(select(func.count()).select_from(BranchRecord).where(
-        BranchRecord.run_id == run.id, BranchRecord.status.in_((DONE, FAILED)))) or 0
-    if not moving_on and count < MAX_BRANCHES and branchable_epochs(db, run):
+    if not moving_on and picks_left(db, run) and branchable_epochs(db, run):
         return False
     run.debrief_open = False
     db.execute(delete(CheckpointRecord).where(CheckpointRecord.run_id == run.id,
@@ -101,9 +119,3 @@ def release_earlier_debriefs(db: Session, student_pk: int) -> None:
     """A player who starts a new run is done picking branches on the earlier ones."""
     for run in db.scalars(select(Run).where(Run.student_pk == student_pk, Run.debrief_open.is_(True))):
         release_if_finished(db, run, moving_on=True)
-
-
-def unsent_branches_of(db: Session, run_id: int) -> list[int]:
-    """Branches of one run never started: handed to a runner right after the action that planned them."""
-    return list(db.scalars(select(BranchRecord.id).where(BranchRecord.run_id == run_id, BranchRecord.status == PENDING,
-                                                         BranchRecord.attempts == 0)))

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import BOT_ROLE, Student
-from app.runs.models import ActionRecord, EpochRecord, Run
+from app.runs.models import ENDED, FAILED, ActionRecord, EpochRecord, Run
 from engine import debrief
 from engine.config import HyperParams
 from engine.numbers import finite
+from engine.actions import trains_an_epoch
 
 
 
@@ -44,7 +45,7 @@ def run_steps(db: Session, run: Run) -> list[debrief.Step]:
     steps = []
     for action in actions:
         epoch = epochs.get(action.id)
-        if action.kind in ("initial", "continue") and epoch is None:
+        if trains_an_epoch(action.kind) and epoch is None:
             continue  # a failed or not yet trained epoch: nothing happened to the network
         steps.append(debrief.Step(action.kind, epoch_point(epoch) if epoch is not None else None))
     return steps
@@ -52,7 +53,7 @@ def run_steps(db: Session, run: Run) -> list[debrief.Step]:
 
 def kept_checkpoint_ids(db: Session, run: Run, path: list[EpochRecord]) -> set[int]:
     """Checkpoints of ``path`` (the run's current path) its debrief still needs; empty when it needs none."""
-    if run.status in ("ended", "failed") and not run.debrief_open:
+    if run.status in (ENDED, FAILED) and not run.debrief_open:
         return set()
     if not path or not is_player_run(db, run):
         return set()

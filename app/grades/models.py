@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
 
-# GradePost.status values: waiting to be sent (or to be retried), being sent, in the gradebook,
-# replaced by a newer score for the same player before it was sent.
-PENDING, SENDING, SENT, SUPERSEDED = "pending", "sending", "sent", "superseded"
+# GradePost.status values: waiting to be sent (or to be retried: its job's back-off), in the
+# gradebook, replaced by a newer score for the same player before it was sent.
+PENDING, SENT, SUPERSEDED = "pending", "sent", "superseded"
+#: The job kind that sends a post (app.grades.jobs); its tries, next time and last error live in app.jobs.
+GRADE_POST_JOB = "grade_post"
 
 
 class GradePost(Base):
@@ -29,11 +31,5 @@ class GradePost(Base):
     #: "run ended" or "on demand".
     reason: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    #: When a pending post is due (now for a new one; later after a failure, by back-off).
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    #: Last sign of life of the runner sending it: a stale one means that runner died mid-post.
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -11,13 +11,14 @@ from app.accounts.models import Student
 from app.classroom.models import ClassSettings
 from app.datasets.models import DatasetRecord
 from app.errors import WebError
-from app.leaderboard.service import normalised_score
+from app.leaderboard.service import normalised_of
 from app.runs.models import ENDED, Run
 
 #: ClassSettings.grade_mode values and what the settings page calls them.
 BEST_NORMALISED, COMPLETION = "best_normalised", "completion"
 GRADE_MODES = {
-    BEST_NORMALISED: "Best normalised score: 0 at or below the default schedule, 100 at or above the automatic player",
+    BEST_NORMALISED: "Best normalised score: 0 at or below guessing, 100 at or above the dataset's best reference player "
+                     "(the automatic player, the default or a fixed schedule)",
     COMPLETION: "Completion: the share of the required number of finished runs",
 }
 SCORE_MAXIMUM = 100.0
@@ -52,13 +53,12 @@ def grade_of(db: Session, student: Student, row: ClassSettings) -> Grade:
         done = min(len(runs), required)
         return Grade(round(SCORE_MAXIMUM * done / required, 2), SCORE_MAXIMUM,
                      f"{len(runs)} finished run{plural} of {required} required", len(runs))
-    scores = [normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot)
-              for run, dataset in runs if run.best_val_acc is not None]
+    scores = [normalised_of(dataset, run.best_val_acc) for run, dataset in runs if run.best_val_acc is not None]
     scores = [s for s in scores if s is not None]
     if not scores:
         return Grade(0.0, SCORE_MAXIMUM, f"no scored run yet ({len(runs)} finished)", len(runs))
     best = max(scores)
-    # 0 = the default schedule, 1 = the automatic player: clipped, so beating the bot is full marks.
+    # 0 = guessing, 1 = the best reference player (engine.scale): clipped, so matching it is full marks.
     score = round(SCORE_MAXIMUM * min(1.0, max(0.0, best)), 2)
     return Grade(score, SCORE_MAXIMUM, f"best normalised score {best:.2f} over {len(runs)} finished run{plural}", len(runs))
 

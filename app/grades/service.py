@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Student
+from app.accounts.models import BOT_ROLE, Student
 from app.classroom.models import ClassSettings
 from app.classroom.service import class_id_of
-from app.db.base import utcnow
 from app.grades import policy
-from app.grades.models import PENDING, SENDING, SENT, SUPERSEDED, GradePost
+from app.grades.models import GRADE_POST_JOB, PENDING, SENT, SUPERSEDED, GradePost
+from app.jobs.models import Job
+from app.jobs.queue import enqueue
 from app.lti.models import LtiContext, LtiIdentity
+from app.runs.models import ENDED, Run
 
 #: The AGS scope a tool needs to post scores.
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
-RUN_ENDED, ON_DEMAND = "run ended", "on demand"
+RUN_ENDED, ON_DEMAND, RESCALED = "run ended", "on demand", "scale completed"
 
 
 def gradable_identities(db: Session, student: Student) -> list[LtiIdentity]:
@@ -45,11 +46,12 @@ def plan_posts(db: Session, student: Student, row: ClassSettings, reason: str) -
         db.execute(update(GradePost).where(GradePost.identity_id == identity.id, GradePost.status == PENDING)
                    .values(status=SUPERSEDED))
         post = GradePost(identity_id=identity.id, student_pk=student.id, score_given=grade.score,
-                         score_maximum=grade.maximum, comment=grade.comment, reason=reason, status=PENDING,
-                         next_attempt_at=utcnow())
+                         score_maximum=grade.maximum, comment=grade.comment, reason=reason, status=PENDING)
         db.add(post)
         posts.append(post)
     db.flush()
+    for post in posts:
+        enqueue(db, GRADE_POST_JOB, post.id)
     return posts
 
 
@@ -63,25 +65,14 @@ def plan_for_class(db: Session, row: ClassSettings) -> list[GradePost]:
     return [post for student in list(students) for post in plan_posts(db, student, row, ON_DEMAND)]
 
 
-def due_posts(db: Session, stale_after: float, now: dt.datetime | None = None) -> list[int]:
-    """Pending posts whose time has come, and posts whose sender died mid-post, oldest first."""
-    now = now or utcnow()
-    stale = now - dt.timedelta(seconds=stale_after)
-    return list(db.scalars(
-        select(GradePost.id).where(
-            ((GradePost.status == PENDING) & (GradePost.next_attempt_at <= now))
-            | ((GradePost.status == SENDING) & (GradePost.heartbeat_at < stale))
-        ).order_by(GradePost.id)
-    ))
-
-
 @dataclasses.dataclass(frozen=True)
 class PassbackSummary:
     """What the dashboard says about the class's grade posts."""
 
     sent: int
     waiting: int
-    #: {"post": GradePost, "name": the student's name} for posts that failed at least once.
+    #: {"post": GradePost, "name": the student's name, "job": its Job (tries, next time, last error)} for
+    #: posts that failed at least once.
     retrying: list[dict]
 
 
@@ -91,11 +82,12 @@ def summary(db: Session, row: ClassSettings) -> PassbackSummary:
                 .where(LtiContext.class_id == row.id))
     counts = dict(db.execute(select(GradePost.status, func.count()).where(GradePost.identity_id.in_(in_class))
                              .group_by(GradePost.status)).all())
-    retrying = [{"post": post, "name": name} for post, name in db.execute(
-        select(GradePost, Student.name).join(Student, Student.id == GradePost.student_pk).where(
-            GradePost.identity_id.in_(in_class), GradePost.status.in_((PENDING, SENDING)), GradePost.attempts > 0)
+    retrying = [{"post": post, "name": name, "job": job} for post, name, job in db.execute(
+        select(GradePost, Student.name, Job).join(Student, Student.id == GradePost.student_pk)
+        .join(Job, (Job.kind == GRADE_POST_JOB) & (Job.subject_id == GradePost.id))
+        .where(GradePost.identity_id.in_(in_class), GradePost.status == PENDING, Job.retries > 0)
         .order_by(GradePost.id))]
-    return PassbackSummary(counts.get(SENT, 0), counts.get(PENDING, 0) + counts.get(SENDING, 0), retrying)
+    return PassbackSummary(counts.get(SENT, 0), counts.get(PENDING, 0), retrying)
 
 
 def plan_for_ended_run(db: Session, run) -> list[GradePost]:
@@ -109,6 +101,25 @@ def plan_for_ended_run(db: Session, run) -> list[GradePost]:
     if row is None:
         return []
     return plan_posts(db, student, row, RUN_ENDED)
+
+
+def plan_for_rescaled_dataset(db: Session, dataset_id: int) -> list[GradePost]:
+    """A dataset's reference players were just measured, so its scale's top may have moved: its players' grades go again.
+
+    Without this, a grade posted while the references were still being computed would stay in the
+    gradebook though the game now shows a different normalised score for the same run.
+    """
+    students = db.scalars(
+        select(Student).join(Run, Run.student_pk == Student.id)
+        .where(Run.dataset_id == dataset_id, Run.status == ENDED, Run.parent_run_id.is_(None),
+               Student.role != BOT_ROLE).distinct()
+    )
+    posts = []
+    for student in list(students):
+        row = db.get(ClassSettings, class_id_of(student))
+        if row is not None:
+            posts.extend(plan_posts(db, student, row, RESCALED))
+    return posts
 
 
 def is_course(db: Session, row: ClassSettings) -> bool:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 
 from app.accounts.models import Student
 from app.accounts.pages import see_other
@@ -23,12 +23,16 @@ from app.errors import NotFound, WebError
 from app.grades import policy as grade_policy
 from app.grades import service as grade_service
 from app.instructor import service
+from app.jobs import registry
+from app.jobs import service as jobs_service
+from app.jobs.lanes import LABELS as LANE_LABELS
 from app.debrief.service import debrief_view
 from app.instructor.replay import describe_choice, replay_steps
-from app.runs.models import Run
+from app.runs import abandon
+from app.runs.models import OVER, Run
 from app.staff.models import INSTRUCTOR
 from app.staff.service import require_role
-from app.web import RecordId, form_data, get_db, render
+from app.web import DbSession, PostedForm, RecordId, render
 
 router = APIRouter(prefix="/instructor")
 
@@ -39,9 +43,11 @@ def _page(request: Request, db: Session, template: str, context: dict, status_co
 
 
 @router.get("")
-def dashboard(request: Request, db: Session = Depends(get_db, scope="function")):
+def dashboard(request: Request, db: DbSession):
     """Class overview and the list of students."""
     _, row = _staff_class(request, db)
+    if abandon.abandon_idle(db, row):  # runs idle past the class's timeout get their end before they are counted
+        db.commit()
     students = service.student_rows(db, row.id)
     # The consent and condition columns appear once a study runs (or ran: answers stay on record).
     study_on = row.research_enabled or any(s["consent"] != "not asked" or s["condition"] for s in students)
@@ -49,6 +55,8 @@ def dashboard(request: Request, db: Session = Depends(get_db, scope="function"))
         "passback": grade_service.summary(db, row), "lms_course": grade_service.is_course(db, row),
         "overview": service.overview(db, row.id), "students": students, "class": row, "study_on": study_on,
         "pool": _pool(db, request.app.state.settings, row),
+        "backlog": jobs_service.backlog(db), "failed_jobs": jobs_service.failed_jobs(db, row.id),
+        "kinds": registry.load_all(), "lane_labels": LANE_LABELS,
     })
 
 
@@ -86,7 +94,7 @@ def _check_class(db: Session, staff, student: Student | None) -> None:
 
 
 @router.get("/pool.json")
-def pool_json(request: Request, db: Session = Depends(get_db, scope="function")):
+def pool_json(request: Request, db: DbSession):
     """The pool's readiness: per dataset status, progress and baselines."""
     _, row = _staff_class(request, db)
     return JSONResponse(_pool(db, request.app.state.settings, row).as_dict())
@@ -116,7 +124,7 @@ async def pool_events(request: Request):
 
 
 @router.get("/students/{student_pk}")
-def student_page(student_pk: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+def student_page(student_pk: RecordId, request: Request, db: DbSession):
     """One student's runs."""
     staff = require_role(request, db, INSTRUCTOR)
     student = db.get(Student, student_pk)
@@ -140,7 +148,7 @@ def _bot_run(db: Session, dataset: DatasetRecord) -> Run | None:
 
 
 @router.get("/runs/{run_id}/replay")
-def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+def replay_page(run_id: RecordId, request: Request, db: DbSession):
     """A run replayed action by action, beside the bot's run on the same dataset."""
     staff = require_role(request, db, INSTRUCTOR)
     run = _run_or_404(db, run_id, staff)
@@ -150,7 +158,7 @@ def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db
     if bot is not None and bot.id != run.id:
         columns.append({"title": "Automatic player", "run": bot, "steps": replay_steps(db, bot)})
     debrief = None
-    if run.status in ("ended", "failed") and run.parent_run_id is None:
+    if run.status in OVER and run.parent_run_id is None:
         # The player's debrief, read-only here: picking branches is the player's.
         debrief = {**debrief_view(db, run), "branchable": [], "picks_left": 0, "busy": False}
     return _page(request, db, "instructor/replay.html", {"run": run, "dataset": dataset, "columns": columns,
@@ -158,7 +166,7 @@ def replay_page(run_id: RecordId, request: Request, db: Session = Depends(get_db
 
 
 @router.get("/runs/{run_id}/replay.json")
-def replay_json(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+def replay_json(run_id: RecordId, request: Request, db: DbSession):
     """The replay's steps (and the bot's) for the step-through charts."""
     staff = require_role(request, db, INSTRUCTOR)
     run = _run_or_404(db, run_id, staff)
@@ -168,7 +176,7 @@ def replay_json(run_id: RecordId, request: Request, db: Session = Depends(get_db
 
 
 @router.get("/settings")
-def settings_page(request: Request, db: Session = Depends(get_db, scope="function")):
+def settings_page(request: Request, db: DbSession):
     """The class settings form."""
     require_role(request, db, INSTRUCTOR)
     return _settings(request, db, None, False, 200)
@@ -198,7 +206,7 @@ INSTRUMENT_CHOICES = (
 
 
 @router.post("/settings")
-def save_settings(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def save_settings(request: Request, posted: PostedForm, db: DbSession):
     """Save the class settings; new pool datasets start computing their baselines."""
     settings = request.app.state.settings
     _, row = _staff_class(request, db)
@@ -206,6 +214,7 @@ def save_settings(request: Request, posted: FormData = Depends(form_data), db: S
             "families": posted.getlist("families"), "reveal_test_accuracy": posted.get("reveal_test_accuracy", ""),
             "predictions": posted.get("predictions"), "reasons": posted.get("reasons"),
             "allow_exact_times": posted.get("allow_exact_times", ""),
+            "abandon_after_minutes": posted.get("abandon_after_minutes"),
             "grade_mode": posted.get("grade_mode"), "grade_runs": posted.get("grade_runs")}
     try:
         update_from_form(row, form)
@@ -213,25 +222,43 @@ def save_settings(request: Request, posted: FormData = Depends(form_data), db: S
     except WebError as exc:
         db.rollback()
         return _settings(request, db, exc.message, False, exc.status_code)
-    created = ensure_pool(db, row.pool_size, allowed_families(row), settings.dataset_size)
-    db.commit()
-    for dataset_id in created:
-        request.app.state.runner.submit_baseline(dataset_id)
+    ensure_pool(db, row.pool_size, allowed_families(row), settings.dataset_size)
+    db.commit()  # new pool datasets' baselines jobs go to the runner with this commit
     return _settings(request, db, None, True, 200)
 
 
 @router.post("/grades")
-def post_grades(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def post_grades(request: Request, _: PostedForm, db: DbSession):
     """"Post grades now": every launched student's current grade goes to the course's gradebook."""
     _, row = _staff_class(request, db)
     planned = grade_service.plan_for_class(db, row)
-    db.commit()
-    request.app.state.runner.submit_grades()
+    db.commit()  # the posts' jobs go to the I/O lane with this commit
     return see_other(f"/instructor?posted={len(planned)}#grades")
 
 
+@router.post("/jobs/{job_id}/retry")
+def retry_job(job_id: RecordId, request: Request, _: PostedForm,
+              db: DbSession):
+    """Run a failed background job again from scratch (its subject is reset by its kind)."""
+    _, row = _staff_class(request, db)
+    jobs_service.retry(db, job_id, row.id)
+    db.commit()  # the job goes back to its runner with this commit
+    return see_other(f"/instructor?retried={job_id}#jobs")
+
+
+@router.get("/jobs.json")
+def jobs_json(request: Request, db: DbSession):
+    """The background backlog per lane and kind, and this class's failed jobs (for scripts and monitoring)."""
+    _, row = _staff_class(request, db)
+    return JSONResponse({
+        "backlog": [dataclasses.asdict(entry) for entry in jobs_service.backlog(db)],
+        "failed": [{"id": f.job.id, "kind": f.job.kind, "subject": f.subject.label, "error": f.job.last_error,
+                    "attempts": f.job.attempts, "retries": f.job.retries} for f in jobs_service.failed_jobs(db, row.id)],
+    })
+
+
 @router.get("/standings.csv")
-def standings(request: Request, db: Session = Depends(get_db, scope="function")):
+def standings(request: Request, db: DbSession):
     """The overall standings as a CSV download."""
     _, row = _staff_class(request, db)
     return Response(service.standings_csv(db, row.id), media_type="text/csv; charset=utf-8",

@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session
 
 from app.runs.models import ActionRecord, EpochRecord, Run
 from app.runs.view import series_of
+from engine.formatting import knob_value
+from engine.actions import trains_an_epoch
 
 
 def replay_steps(db: Session, run: Run) -> list[dict]:
@@ -30,6 +32,10 @@ def replay_steps(db: Session, run: Run) -> list[dict]:
             "shown": action.shown,
             "at": action.created_at.isoformat(),
             "seconds_since_previous": None if previous_at is None else round((action.created_at - previous_at).total_seconds(), 1),
+            # Decision time, without the training wait (app.runs.decision): "page" or "epoch_end" says from when.
+            "decision_seconds": None if action.decision_seconds is None else round(action.decision_seconds, 1),
+            "decision_from": action.decision_from,
+            "choice_text": None,
             "series": series_of(list(path), list(reverted)),
             "result": None if result is None else {
                 "epoch": result.number, "config": result.config, "train_acc": result.train_acc, "val_acc": result.val_acc,
@@ -37,8 +43,9 @@ def replay_steps(db: Session, run: Run) -> list[dict]:
                 "change": result.change,
             },
         })
+        steps[-1]["choice_text"] = describe_choice(steps[-1])
         previous_at = action.created_at
-        if action.kind in ("initial", "continue") and result is not None:
+        if trains_an_epoch(action.kind) and result is not None:
             path.append(result)
         elif action.kind == "revert" and path:
             reverted.append(path.pop())
@@ -49,7 +56,8 @@ def describe_choice(step: dict) -> str:
     """A short human description of an action: "Continue (lr down, width up)", "Revert", "Done"."""
     if step["kind"] == "initial":
         c = step["choices"]
-        return f"Start: width {c.get('width')}, depth {c.get('depth')}, lr {c.get('lr'):g}, dropout {c.get('dropout'):g}"
+        return ("Start: " + ", ".join(f"{name} {knob_value(knob, c.get(knob))}" for knob, name in
+                                      (("width", "width"), ("depth", "depth"), ("lr", "lr"), ("dropout", "dropout"))))
     if step["kind"] == "continue":
         moves = [f"{knob} {direction}" for knob, direction in step["choices"].items() if direction != "same"]
         return "Continue" + (f" ({', '.join(moves)})" if moves else "")

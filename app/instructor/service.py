@@ -13,14 +13,21 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Student, SurveyResponse, is_human
 from app.classroom.service import in_class
 from app.datasets.models import DatasetRecord
-from app.leaderboard.service import normalised_score, overall
+from app.leaderboard.scale import scale_of
+from app.leaderboard.service import overall
 from app.research.conditions import CONDITIONS
 from app.research.models import Assignment
-from app.runs.models import ENDED, FAILED, Run
+from app.runs.models import ABANDONED, ENDED, FAILED, OVER, Run
 
-#: Buckets of the score distribution: normalised score ranges (0 = default schedule, 1 = bot).
-SCORE_BUCKETS = ((None, 0.0, "below the default"), (0.0, 0.5, "0 to 0.5"), (0.5, 1.0, "0.5 to 1"),
-                 (1.0, None, "1 or more (beats the bot)"))
+#: Where a finished run lands against its dataset's references, one validation example counting as level
+#: (engine.scale): the score distribution's rows, in order.
+SCORE_BUCKETS = (
+    ("below_default", "below the default schedule"),
+    ("level_default", "level with the default schedule"),
+    ("between", "above the default, below the best reference player"),
+    ("level_top", "level with the best reference player"),
+    ("above_top", "above every reference player"),
+)
 
 
 def _students(class_id: int):
@@ -39,44 +46,75 @@ def _player_runs(db: Session, class_id: int) -> list[tuple[Run, Student, Dataset
 
 
 def run_normalised(run: Run, dataset: DatasetRecord) -> float | None:
-    """A run's normalised score on its dataset (None without a score or baselines)."""
-    if run.best_val_acc is None:
+    """A run's normalised score on its dataset (None without a score or a usable scale)."""
+    scale = scale_of(dataset)
+    return None if scale is None else scale.normalised(run.best_val_acc)
+
+
+def bucket_of(score: float, dataset: DatasetRecord) -> str | None:
+    """SCORE_BUCKETS key of a finished run's score on its dataset (None before its baselines exist)."""
+    scale = scale_of(dataset)
+    if scale is None or dataset.baseline_default is None:
         return None
-    return normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot)
+    against_top = scale.compare(score, scale.top)
+    if against_top == 0:
+        return "level_top"
+    if against_top > 0:
+        return "above_top"
+    against_default = scale.compare(score, dataset.baseline_default)
+    return {-1: "below_default", 0: "level_default", 1: "between"}[against_default]
 
 
 def overview(db: Session, class_id: int) -> dict:
-    """The class's participants, runs, completion and the distribution of finished runs' normalised scores."""
+    """The class's participants and its pool runs: started, in progress, finished, abandoned, failed; completion;
+    the median normalised score and where finished runs land against the references.
+
+    Only pool runs count, like the class leaderboard: a scenario's runs are ranked on its own board
+    (``scenario_runs`` says how many there are). Each finished pool run counts once (not only a
+    player's best, as on the leaderboard).
+    """
     students = list(db.scalars(_students(class_id)))
     surveyed = {pk for pk in db.scalars(select(SurveyResponse.student_pk))}
-    runs = _player_runs(db, class_id)
+    every = _player_runs(db, class_id)
+    runs = [(r, s, d) for r, s, d in every if r.scenario_id is None]
     finished = [(r, d) for r, _, d in runs if r.status == ENDED]
-    scores = [s for s in (run_normalised(r, d) for r, d in finished) if s is not None]
+    scored = [(r, d) for r, d in finished if r.best_val_acc is not None]
+    scores = [s for s in (run_normalised(r, d) for r, d in scored) if s is not None]
+    placed = [bucket_of(r.best_val_acc, d) for r, d in scored]
+    placed = [p for p in placed if p is not None]
     buckets = []
-    for low, high, label in SCORE_BUCKETS:
-        count = sum((low is None or s >= low) and (high is None or s < high) for s in scores)
-        buckets.append({"label": label, "count": count, "share": count / len(scores) if scores else 0.0})
+    for key, label in SCORE_BUCKETS:
+        count = placed.count(key)
+        buckets.append({"key": key, "label": label, "count": count, "share": count / len(placed) if placed else 0.0})
     return {
         "participants": len(students),
         "surveyed": len(surveyed & {s.id for s in students}),
         "runs": len(runs),
         "finished": len(finished),
         "failed": sum(r.status == FAILED for r, _, _ in runs),
-        "in_progress": sum(r.status not in (ENDED, FAILED) for r, _, _ in runs),
+        "abandoned": sum(r.status == ABANDONED for r, _, _ in runs),
+        "in_progress": sum(r.status not in OVER for r, _, _ in runs),
         "completion": len(finished) / len(runs) if runs else 0.0,
+        "scenario_runs": len(every) - len(runs),
         "scores": scores,
+        "placed": len(placed),
         "median_score": statistics.median(scores) if scores else None,
         "buckets": buckets,
     }
 
 
 def student_rows(db: Session, class_id: int) -> list[dict]:
-    """One row per student of the class: runs, finished runs, best and overall normalised score, overall rank."""
+    """One row per student of the class: pool runs, finished pool runs, best and overall normalised score, overall rank.
+
+    Pool runs only, like the dashboard's figures and the class leaderboard (scenario runs are on the student's page).
+    """
     standings = {row["student_pk"]: row for row in overall(db, class_id)}
     per_student: dict[int, dict] = {}
     for student in db.scalars(_students(class_id).order_by(Student.name)):
         per_student[student.id] = {"student": student, "runs": 0, "finished": 0, "best": None, "best_test": None}
     for run, student, dataset in _player_runs(db, class_id):
+        if run.scenario_id is not None:
+            continue
         row = per_student[student.id]
         row["runs"] += 1
         if run.status == ENDED:

@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from pylti1p3.exception import LtiException, OIDCException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from app.accounts.pages import see_other
 from app.errors import WebError
@@ -27,7 +26,7 @@ from app.security.csrf import csrf_token
 from app.security.sessions import use_iframe_cookies
 from app.staff.models import INSTRUCTOR
 from app.staff.service import SESSION_KEY as STAFF_SESSION_KEY, require_role
-from app.web import form_data, get_db, render
+from app.web import DbSession, PostedForm, render
 
 router = APIRouter()
 
@@ -58,7 +57,7 @@ def _refuse(exc: Exception) -> WebError:
 
 
 @router.api_route("/lti/login", methods=["GET", "POST"])
-def oidc_login(request: Request, params: dict = Depends(lti_params), db: Session = Depends(get_db, scope="function")):
+def oidc_login(request: Request, db: DbSession, params: dict = Depends(lti_params)):
     """OIDC third-party initiated login: remember a nonce and state, send the browser to the platform."""
     use_iframe_cookies(request)
     adapter = FastAPIRequest(request, params)
@@ -72,7 +71,7 @@ def oidc_login(request: Request, params: dict = Depends(lti_params), db: Session
 
 
 @router.post("/lti/launch", name="lti_launch")
-def launch(request: Request, params: dict = Depends(lti_params), db: Session = Depends(get_db, scope="function")):
+def launch(request: Request, db: DbSession, params: dict = Depends(lti_params)):
     """Validate the platform's id_token and sign its user in: students to the game, teachers to the dashboard."""
     use_iframe_cookies(request)
     adapter = FastAPIRequest(request, params)
@@ -101,7 +100,7 @@ def launch(request: Request, params: dict = Depends(lti_params), db: Session = D
 
 
 @router.get("/lti/jwks.json")
-def tool_jwks(db: Session = Depends(get_db, scope="function")):
+def tool_jwks(db: DbSession):
     """The tool's public key set, which platforms use to check the tool's service tokens."""
     return JSONResponse(jwks(db), headers={"Cache-Control": "public, max-age=300"})
 
@@ -116,14 +115,14 @@ def _registration_page(request: Request, db: Session, form: dict, error: str | N
 
 
 @router.get("/instructor/lti")
-def registration(request: Request, db: Session = Depends(get_db, scope="function")):
+def registration(request: Request, db: DbSession):
     """What to enter in the LMS, the registered platforms, and the form to add one."""
     saved = "Platform saved. Launches from it are accepted now." if request.query_params.get("saved") else None
     return _registration_page(request, db, {}, None, saved)
 
 
 @router.post("/instructor/lti/platforms")
-def add_platform(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def add_platform(request: Request, form: PostedForm, db: DbSession):
     """Register (or update) a platform from the form."""
     require_role(request, db, INSTRUCTOR)
     fields = {k: str(form.get(k, ""))[:2000] for k in ("name", "issuer", "client_id", "deployment_ids",

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.runs.models import READY, ActionRecord, EpochRecord, Run
+from engine.formatting import knob_value
 from engine.numbers import finite
+from engine.actions import DONE, trains_an_epoch
 
 CONTROL, TIP, SUGGESTION = "control", "tip", "suggestion"
 
@@ -46,11 +48,6 @@ PLATEAU_LOSS = 0.02
 
 KNOB_WORDS = {"lr": "learning rate", "weight_decay": "weight decay", "dropout": "dropout",
               "width": "network width", "depth": "network depth"}
-TRAINED = ("initial", "continue")
-
-
-def _fmt(value: float | int) -> str:
-    return f"{value:g}"
 
 
 def _history(db: Session, run: Run) -> list[tuple[ActionRecord, list[EpochRecord]]]:
@@ -60,7 +57,7 @@ def _history(db: Session, run: Run) -> list[tuple[ActionRecord, list[EpochRecord
     path: list[EpochRecord] = []
     steps = []
     for action in actions:
-        if action.kind in TRAINED:
+        if trains_an_epoch(action.kind):
             epoch = epochs.get(action.id)
             if epoch is None:
                 continue  # an epoch that never trained changed nothing the player saw
@@ -135,12 +132,12 @@ def describe_move(action, config) -> str:
 
     if action.kind == "revert":
         return "Revert the last epoch (go back to the checkpoint before it)"
-    if action.kind == "done":
+    if action.kind == DONE:
         return "Press Done training (further epochs are unlikely to help)"
     if not action.changes:
         return "Continue with the same settings"
     after = apply_changes(config, action.change_map)
-    parts = [f"the {KNOB_WORDS.get(knob, knob)} one step {direction} ({_fmt(getattr(config, knob))} → {_fmt(getattr(after, knob))})"
+    parts = [f"the {KNOB_WORDS.get(knob, knob)} one step {direction} ({knob_value(knob, getattr(config, knob))} → {knob_value(knob, getattr(after, knob))})"
              for knob, direction in action.changes]
     return "Continue with " + " and ".join(parts)
 
@@ -161,7 +158,7 @@ def hint_for(db: Session, run: Run, condition: str | None) -> dict | None:
     if condition not in (TIP, SUGGESTION) or run.status != READY:
         return None  # no study arm with a hint, or no decision to make now (ended, or an epoch training)
     steps = _history(db, run)
-    if not any(action.kind in TRAINED for action, _ in steps):
+    if not any(trains_an_epoch(action.kind) for action, _ in steps):
         return None  # before the first epoch: nothing to react to
     if condition == TIP:
         path = steps[-1][1] if steps else []

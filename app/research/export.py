@@ -31,7 +31,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import BOT_ROLE, Student, SurveyResponse, is_human
 from app.classroom.service import class_id_of
+from app.classview.models import InstructorMessage
 from app.datasets.models import DatasetRecord
+from app.leaderboard.scale import normalised as normalised_of
+from app.leaderboard.scale import scale_of
 from app.db.base import as_utc
 from app.paths import ROOT
 from app.research.export_doc import schema_markdown
@@ -41,7 +44,7 @@ from app.research.export_scope import ClassFlags, Scope, class_flags, excluded_p
 from app.research.export_timing import Clocks, ExactTimesRefused, TimeOptions, check_allowed, timestamp
 from app.research.instruments import CONFIDENCE_HALF_WIDTH, calibrations_by_student
 from app.research.models import Assignment
-from app.runs.models import ActionRecord, EpochRecord, Run
+from app.runs.models import ENDED, ActionRecord, EpochRecord, Run
 from engine.numbers import finite
 
 __all__ = [
@@ -139,10 +142,15 @@ class _Context:
         student = self.students.get(student_pk)
         return None if student is None or student.is_bot else self.conditions.get(student_pk)
 
+    def exports_run(self, run_id: int) -> bool:
+        """Whether the run is in this export: in scope, and known to the clocks (a run started while the
+        export was being read is left for the next one)."""
+        return self.scope.has_run(run_id) and run_id in self.clocks.owner_of_run
+
     def run_owners(self) -> dict[int, int]:
         """Run.id -> Run.student_pk of every exported run."""
         return {run_id: owner for run_id, owner in self.db.execute(select(Run.id, Run.student_pk))
-                if self.scope.has_run(run_id)}
+                if self.exports_run(run_id)}
 
 
 def participant_rows(ctx: _Context) -> list[dict]:
@@ -150,7 +158,7 @@ def participant_rows(ctx: _Context) -> list[dict]:
     db, clocks = ctx.db, ctx.clocks
     surveys = {s.student_pk: s for s in db.scalars(select(SurveyResponse))}
     started = dict(db.execute(select(Run.student_pk, func.count()).group_by(Run.student_pk)).all())
-    ended = dict(db.execute(select(Run.student_pk, func.count()).where(Run.status == "ended").group_by(Run.student_pk)).all())
+    ended = dict(db.execute(select(Run.student_pk, func.count()).where(Run.status == ENDED).group_by(Run.student_pk)).all())
     predicted = dict(db.execute(select(Run.student_pk, func.count()).join(ActionRecord, ActionRecord.run_id == Run.id)
                                 .where(ActionRecord.prediction.is_not(None)).group_by(Run.student_pk)).all())
     calibrations = calibrations_by_student(db)
@@ -166,6 +174,7 @@ def participant_rows(ctx: _Context) -> list[dict]:
                 "pseudonym": pseudonym(student.student_id, student.name_key, ctx.key),
                 "condition": ctx.condition(student.id),
                 "class_id": class_id_of(student),
+                "consent": "agreed" if student.consented else "not asked",
                 "consent_version": student.consent_version,
                 "joined_s": clocks.seconds(student.id, student.created_at),
                 "survey_education": survey.education if survey else None,
@@ -187,9 +196,11 @@ def participant_rows(ctx: _Context) -> list[dict]:
 
 
 def dataset_rows(db: Session) -> list[dict]:
-    """Every dataset with its statistics and baselines."""
-    return [
-        _row("datasets", {
+    """Every dataset with its statistics, baselines and normalised-score scale."""
+    rows = []
+    for d in db.scalars(select(DatasetRecord).order_by(DatasetRecord.id)):
+        scale = scale_of(d)
+        rows.append(_row("datasets", {
             "dataset_id": d.id,
             "family": d.family,
             "seed": d.seed,
@@ -207,10 +218,13 @@ def dataset_rows(db: Session) -> list[dict]:
             "baseline_random": finite(d.baseline_random),
             "baseline_oracle": finite(d.baseline_oracle),
             "oracle_schedule": d.oracle_schedule,
+            "chance": 1.0 / d.num_classes,
+            "normalisation_top": finite(scale.top) if scale else None,
+            "normalisation_top_player": scale.top_key if scale else None,
+            "normalisation_complete": bool(scale and scale.complete),
             "created_at": timestamp(d.created_at),
-        })
-        for d in db.scalars(select(DatasetRecord).order_by(DatasetRecord.id))
-    ]
+        }))
+    return rows
 
 
 def run_rows(ctx: _Context) -> list[dict]:
@@ -219,7 +233,7 @@ def run_rows(ctx: _Context) -> list[dict]:
     clocks = ctx.clocks
     rows = []
     for run in ctx.db.scalars(select(Run).order_by(Run.id)):
-        if not ctx.scope.has_run(run.id):
+        if not ctx.exports_run(run.id):
             continue
         name, kind = ctx.player(run.student_pk)
         dataset = datasets.get(run.dataset_id)
@@ -241,6 +255,7 @@ def run_rows(ctx: _Context) -> list[dict]:
                 "epochs": run.epoch,
                 "actions": run.actions_used,
                 "best_val_acc": finite(run.best_val_acc),
+                "normalised_score": finite(normalised_of(dataset, run.best_val_acc)) if dataset else None,
                 "test_acc": finite(run.test_acc),
                 "end_reason": run.end_reason,
                 "parent_run_id": run.parent_run_id,
@@ -313,6 +328,8 @@ def action_rows(ctx: _Context) -> list[dict]:
                 "at_s": clocks.seconds(clock, at),
                 "session_day": clocks.day(clock, at),
                 "seconds_since_previous": None if before is None else round((at - before).total_seconds(), 6),
+                "decision_s": finite(action.decision_seconds),
+                "decision_from": action.decision_from if action.decision_seconds is not None else None,
                 "choices": _clean_json(dict(action.choices or {})),
                 "status": action.status,
                 "trained_epoch": trained.get(action.id),
@@ -338,6 +355,36 @@ def action_rows(ctx: _Context) -> list[dict]:
     return rows
 
 
+def message_rows(ctx: _Context) -> list[dict]:
+    """Every instructor message, once per exported player it was shown to (a class-wide one: every player of the class who had joined)."""
+    clocks = ctx.clocks
+    members: dict[int, list[Student]] = {}
+    for student in ctx.students.values():
+        if not student.is_bot and student.id not in ctx.scope.students:
+            members.setdefault(class_id_of(student), []).append(student)
+    rows = []
+    for message in ctx.db.scalars(select(InstructorMessage).order_by(InstructorMessage.id)):
+        at = as_utc(message.created_at)
+        if message.student_pk is None:
+            recipients = [s for s in members.get(message.class_id, []) if as_utc(s.created_at) <= at]
+        else:
+            student = ctx.students.get(message.student_pk)
+            recipients = [student] if student is not None and student in members.get(class_id_of(student), []) else []
+        for student in recipients:
+            rows.append(_row("messages", {
+                "message_id": message.id,
+                "pseudonym": pseudonym(student.student_id, student.name_key, ctx.key),
+                "audience": "class" if message.student_pk is None else "student",
+                "condition": ctx.condition(student.id),
+                "text": message.text,
+                "sent_s": clocks.seconds(student.id, at),
+                "session_day": clocks.day(student.id, at),
+                "timestamp": clocks.exact(at),
+            }))
+    # By message, then pseudonym: row order must not reveal who joined first.
+    return sorted(rows, key=lambda r: (r["message_id"], r["pseudonym"]))
+
+
 def build_tables(db: Session, key: bytes, times: TimeOptions | None = None) -> dict[str, list[dict]]:
     """Every table's rows, in TABLES order; ExactTimesRefused when exact times are not allowed."""
     times = times or TimeOptions()
@@ -350,6 +397,7 @@ def build_tables(db: Session, key: bytes, times: TimeOptions | None = None) -> d
         "runs": run_rows(ctx),
         "epochs": epoch_rows(ctx),
         "actions": action_rows(ctx),
+        "messages": message_rows(ctx),
     }
     return {name: built[name] for name in TABLES}
 
@@ -373,6 +421,7 @@ def table_counts(db: Session) -> dict[str, int]:
         "runs": count(select(func.count()).select_from(Run).where(outside(Run.id))),
         "epochs": count(select(func.count()).select_from(EpochRecord).where(outside(EpochRecord.run_id))),
         "actions": count(select(func.count()).select_from(ActionRecord).where(outside(ActionRecord.run_id))),
+        "messages": len(message_rows(_Context.load(db, b"", TimeOptions(), class_flags(db)))),
     }
 
 

@@ -13,9 +13,11 @@ _INTRO = """\
 
 Schema version: **{version}**
 
-The research export holds pseudonymous tables of everything consenting players did in HyperQuest: who
-took part (with their survey answers, condition and calibration), the datasets, every run, every
-trained epoch and every action together with what the player saw when deciding. Researchers download
+The research export holds pseudonymous tables of what players did in HyperQuest: who took part (with
+their survey answers, consent, condition and calibration), the datasets, every run, every trained
+epoch and every action together with what the player saw when deciding. Who is in it: in a class
+that runs a study (research enabled), the players who agreed to its consent text; in a class that
+runs no study, every player (no consent was asked; `participants.consent` says `not asked`). Researchers download
 it from `/research` (a zip), or an operator writes it with the command line:
 
 ```
@@ -49,9 +51,9 @@ generated text. Any change to a column changes the schema version.
 
 ## Consent
 
-A human player is left out of **every** table (participants, their runs, epochs and actions) when they
-declined consent, or when the class runs a study (research enabled in the class settings) and they have
-not consented. Debrief branches grown from a left-out run are left out too, with their epochs and
+In a class that runs no study, every player is exported, with `consent` = `not asked`. A human player is
+left out of **every** table (participants, their runs, epochs and actions) when they declined consent, or
+when their class runs a study (research enabled in the class settings) and they have not consented. Debrief branches grown from a left-out run are left out too, with their epochs and
 actions. The row counts on `/research` and in `manifest.json` count the same rows.
 
 ## Times
@@ -59,11 +61,18 @@ actions. The row counts on `/research` and in `manifest.json` count the same row
 An exact time can re-identify a pseudonym to anyone who saw the class play. So, by default, no
 wall-clock time of a player is exported:
 
-* Every time of a player is in **seconds since that player's first action** (columns ending in `_s`:
-  `joined_s`, `survey_answered_s`, `started_s`, `ended_s`, `finished_s`, `at_s`). Times before the first
-  action (joining, the survey) are negative. A player without actions counts from their first login.
+* Every time of a player is in **seconds since that player's first action** (their first submit in any
+  run: the initial configuration of their first run), in columns ending in `_s`: `joined_s`,
+  `survey_answered_s`, `started_s`, `ended_s`, `finished_s`, `at_s`. Times before the first action are
+  negative: `joined_s` (the first login) nearly always is, by the time the player spent on consent, the
+  survey, the instructions and the configure page (e.g. −89 s), and so are `survey_answered_s` and the
+  first run's `started_s`. A player without actions counts from their first login (their `joined_s` is 0).
   A debrief branch counts on the clock of the player whose run it continues.
-  `seconds_since_previous` and an epoch's `seconds` are durations and are always exported.
+* Durations are always exported: an epoch's `seconds` (training time), an action's
+  `seconds_since_previous` (submit to submit, the previous epoch's training included) and its
+  **decision time** `decision_s`, from when the player's page showed the finished epoch to the submit
+  (`decision_from` = `page`), or, when no browser measure came with the submit (no JavaScript, the
+  automatic player), from the server's end of the previous epoch (`epoch_end`).
 * `session_day` (runs, epochs, actions) is the day index since the UTC date of the player's first
   action (0 = that day, -1 the day before); it is filled only when requested (`--session-day`, or the
   checkbox on `/research`), null otherwise.
@@ -125,6 +134,13 @@ _HISTORY = """\
   `condition`, `consent_version`, `predictions`, `calibration_mae`, `calibration_inside_share`; runs'
   `condition`, `scenario_id`; epochs' `condition`; actions' `prediction`, `confidence`,
   `confidence_half_width`, `reasons`, `reason_text`, `chart_hovers`, `condition`, `hint`.
+* Version 4: participants' `consent` (`agreed` or `not asked`), said plainly who is exported; datasets'
+  `chance`, `normalisation_top`, `normalisation_top_player`, `normalisation_complete` and runs'
+  `normalised_score` (the leaderboard's scale: 0 = guessing, 1 = the best reference player); actions'
+  `decision_s` and `decision_from` (decision time, without the training wait that `seconds_since_previous`
+  includes); run status `abandoned`; the hint texts write knob values the way the pages do (1e-5, 0.03).
+* Version 5: the `messages` table: the instructor's messages from the live class page, one row per player
+  shown each (`audience` `class` or `student`), timed like every other event of a player (`sent_s`).
 """
 
 

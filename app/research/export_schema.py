@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "5"
 
 #: Column types: how each is written in CSV, JSON Lines and Parquet (see docs/export-schema.md).
 TYPES = ("integer", "number", "string", "boolean", "timestamp", "json")
@@ -52,7 +52,7 @@ class Table:
 
 
 C = Column
-_REL = "seconds since the player's first action (negative: before it)"
+_REL = "seconds since the player's first action (their first submit in any run; negative: before it)"
 _DAY = ("Day {what}, counted from the UTC date of the player's first action (0, 1, …; -1 before it); null unless the "
         "session day was requested.")
 _EXACT = "null unless exact times were requested and the class settings allow them."
@@ -63,16 +63,20 @@ TABLES: dict[str, Table] = {
     for t in (
         Table(
             "participants",
-            "One row per consenting human player (bots are not participants), with their survey answers.",
+            "One row per human player the export may hold (bots are not participants), with their survey answers: "
+            "in a class that runs a study, those who agreed; in a class without one, every player (consent `not asked`).",
             (
                 C("pseudonym", "string", "HMAC-SHA256 of the login (student ID and name; 16 hex digits, prefixed `p_`); "
                                          "stable across exports."),
                 C("class_id", "integer", "The player's class: 1 for the class of the ID-and-name login, another "
                                          "number for each LMS course (LTI launches)."),
                 C("condition", "string", _CONDITION, nullable=True),
+                C("consent", "string", "`agreed` (the player agreed to the class's study) or `not asked` (their class "
+                                       "runs no study, so no consent was asked; such players are included)."),
                 C("consent_version", "integer", "Version of the consent text the player answered; null if never asked.",
                   nullable=True),
-                C("joined_s", "number", f"First login, in {_REL}."),
+                C("joined_s", "number", f"First login, in {_REL}. Negative for nearly everyone: the login, consent, "
+                                        "the survey and the instructions come before the first action."),
                 C("survey_education", "string", "Survey: highest education.", nullable=True),
                 C("survey_experience_years", "string", "Survey: years of experience training neural networks.", nullable=True),
                 C("survey_self_rating", "string", "Survey: self-rated experience.", nullable=True),
@@ -110,6 +114,14 @@ TABLES: dict[str, Table] = {
                 C("baseline_random", "number", "Score of the random player (uniform over legal one-knob moves).", nullable=True),
                 C("baseline_oracle", "number", "Score of the best schedule of a fixed grid (the oracle).", nullable=True),
                 C("oracle_schedule", "string", "Name of that best schedule.", nullable=True),
+                C("chance", "number", "1 / num_classes: what guessing scores, the 0 of the normalised score."),
+                C("normalisation_top", "number", "The 1 of the normalised score: the best score of every reference player "
+                                                 "stored (default, linear, bot, random, oracle); null before any.",
+                  nullable=True),
+                C("normalisation_top_player", "string", "Which reference that is: `bot`, `oracle`, `default`, `linear` or "
+                                                        "`random`.", nullable=True),
+                C("normalisation_complete", "boolean", "The random player and the fixed schedules are computed and in the "
+                                                       "top (false: the top is the best of the three baselines so far)."),
                 C("created_at", "timestamp", "When the dataset was generated (not about a person: always exact)."),
             ),
         ),
@@ -127,13 +139,19 @@ TABLES: dict[str, Table] = {
                 C("dataset_family", "string", "The dataset's family (copied for convenience)."),
                 C("dataset_seed", "integer", "The dataset's seed (copied for convenience)."),
                 C("seed", "integer", "Seed of the network's initialisation and data order."),
-                C("status", "string", "configuring, queued, training, ready, ended or failed."),
+                C("status", "string", "configuring, queued, training, ready, ended, failed or abandoned (the player started "
+                                      "another run, or took no action for the class's timeout)."),
                 C("initial_config", "json", "Initial configuration (width, depth, lr, dropout, weight_decay); `{}` until chosen."),
                 C("final_config", "json", "Configuration as the run stands (the one its last path epoch used)."),
                 C("epochs", "integer", "Epochs on the current path (reverted ones not counted)."),
                 C("actions", "integer", "Actions taken (initial configuration included)."),
-                C("best_val_acc", "number", "Best validation accuracy of a non-diverged epoch.", nullable=True),
-                C("test_acc", "number", "Hidden test accuracy of the best checkpoint, computed when the run ends.", nullable=True),
+                C("best_val_acc", "number", "The score: best validation accuracy of any non-diverged epoch trained, "
+                                            "reverted epochs included.", nullable=True),
+                C("normalised_score", "number", "(best_val_acc − datasets.chance) ÷ (datasets.normalisation_top − "
+                                                "datasets.chance), as on the leaderboard at export time; null without a "
+                                                "score or when the top is within 0.02 of chance.", nullable=True),
+                C("test_acc", "number", "Hidden test accuracy of the network of the epoch best_val_acc comes from, "
+                                        "computed when the run ends.", nullable=True),
                 C("end_reason", "string", "Why the run ended (player pressed Done, a limit was reached, …).", nullable=True),
                 C("parent_run_id", "integer", "For a debrief branch (the automatic player continuing a player's run from "
                                               "one of its checkpoints): the player's run; null otherwise.", nullable=True),
@@ -184,7 +202,17 @@ TABLES: dict[str, Table] = {
                 C("kind", "string", "initial, continue, revert or done."),
                 C("at_s", "number", f"When the action was submitted, in {_REL}."),
                 C("session_day", "integer", _DAY.format(what="the action was submitted"), nullable=True),
-                C("seconds_since_previous", "number", "Seconds since the run's previous action; null for the first.", nullable=True),
+                C("seconds_since_previous", "number", "Seconds since the run's previous action was submitted; null for the "
+                                                      "first. It includes the time the previous epoch trained: it is not "
+                                                      "a decision time (see decision_s).", nullable=True),
+                C("decision_s", "number", "Decision time: seconds from when the player's page showed the state acted on "
+                                          "to this submit (see decision_from); null for actions recorded before it was "
+                                          "measured.", nullable=True),
+                C("decision_from", "string", "What decision_s is measured from: `page` (the browser measured it from "
+                                             "showing the finished epoch, or the configure page), `epoch_end` (the "
+                                             "server's time the previous epoch, revert or run start was done: no "
+                                             "browser measure came with the submit); null with decision_s.",
+                  nullable=True),
                 C("choices", "json", "What was chosen: the configuration for `initial`, knob moves ({knob: up|down}) for "
                                      "`continue`, `{}` otherwise."),
                 C("status", "string", "queued, running, done or failed (failed: the epoch could not be trained)."),
@@ -215,6 +243,21 @@ TABLES: dict[str, Table] = {
                 C("timestamp", "timestamp", f"Exact time the action was submitted; {_EXACT}", nullable=True),
             ),
         ),
+        Table(
+            "messages",
+            "Every message an instructor sent from the live class page, once per exported player it was shown to: a "
+            "message to the whole class has a row for each player of the class who had joined when it was sent.",
+            (
+                C("message_id", "integer", "Message identifier (the same for every recipient of one class-wide message)."),
+                C("pseudonym", "string", "The recipient's pseudonym (`p_…`)."),
+                C("audience", "string", "`class` (sent to the whole class) or `student` (to this player alone)."),
+                C("condition", "string", _CONDITION, nullable=True),
+                C("text", "string", "The message as the instructor wrote it (at most 500 characters)."),
+                C("sent_s", "number", f"When the message was sent, in {_REL}."),
+                C("session_day", "integer", _DAY.format(what="the message was sent"), nullable=True),
+                C("timestamp", "timestamp", f"Exact time the message was sent; {_EXACT}", nullable=True),
+            ),
+        ),
     )
 }
 del C
@@ -225,4 +268,5 @@ EXACT_TIME_COLUMNS = {
     "runs": ("created_at", "ended_at"),
     "epochs": ("created_at",),
     "actions": ("timestamp",),
+    "messages": ("timestamp",),
 }

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Student
 from app.errors import WebError
 from app.runs.models import ActionRecord, EpochRecord, Run
+from engine.actions import trains_an_epoch
 
 OFF, OPTIONAL, REQUIRED = "off", "optional", "required"
 MODES = (OFF, OPTIONAL, REQUIRED)
@@ -38,7 +39,6 @@ CONFIDENCE_HALF_WIDTH = {1: 0.25, 2: 0.15, 3: 0.10, 4: 0.05, 5: 0.02}
 MAX_HOVERS = 10_000
 
 #: Actions that train an epoch, so have an outcome to predict.
-PREDICTED_KINDS = ("initial", "continue")
 
 
 def parse_prediction(form: dict[str, str], mode: str) -> dict:
@@ -98,7 +98,7 @@ def parse_hovers(raw: str | None) -> int | None:
 def action_fields(form: dict[str, str], chips: list[str], predictions: str, reasons: str, kind: str) -> dict:
     """The instrument columns of an ActionRecord for an action of ``kind`` submitted with ``form``."""
     fields = {"chart_hovers": parse_hovers(form.get("chart_hovers"))}
-    fields.update(parse_prediction(form, predictions if kind in PREDICTED_KINDS else OFF))
+    fields.update(parse_prediction(form, predictions if trains_an_epoch(kind) else OFF))
     # The initial configuration has no "change" to give a reason for: chips are on the training page.
     fields.update(parse_reasons(chips, form.get("reason_text"), reasons if kind != "initial" else OFF))
     return fields

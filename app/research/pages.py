@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy.orm import Session
 
 from app.errors import WebError
 from app.research import export
 from app.research.export_scope import class_flags
 from app.staff.models import RESEARCHER
 from app.staff.service import require_role
-from app.web import get_db, render
+from app.web import DbSession, render
 
 router = APIRouter()
 
@@ -32,7 +31,7 @@ def _flag(name: str, raw: str) -> bool:
 
 
 @router.get("/research")
-def research_home(request: Request, db: Session = Depends(get_db, scope="function")):
+def research_home(request: Request, db: DbSession):
     """What an export contains now (row counts, every column) and the download form."""
     staff = require_role(request, db, RESEARCHER)
     counts = export.table_counts(db)
@@ -42,20 +41,21 @@ def research_home(request: Request, db: Session = Depends(get_db, scope="functio
         "schema_version": export.SCHEMA_VERSION,
         "formats": [(fmt, FORMAT_LABELS.get(fmt, fmt)) for fmt in export.FORMATS],
         "exact_allowed": class_flags(db).allow_exact_times,
+        "any_study": bool(class_flags(db).research_classes),
         "tables": [(table, counts[name]) for name, table in export.TABLES.items()],
     })
 
 
 @router.get("/research/schema.md")
-def research_schema(request: Request, db: Session = Depends(get_db, scope="function")):
+def research_schema(request: Request, db: DbSession):
     """The documented schema (docs/export-schema.md, generated from the code) as plain text."""
     require_role(request, db, RESEARCHER)
     return PlainTextResponse(export.schema_markdown(), media_type="text/markdown; charset=utf-8")
 
 
 @router.get("/research/export.zip")
-def research_export(request: Request, fmt: str = Query("csv", alias="format"), session_day: str = Query(""),
-                    exact_times: str = Query(""), db: Session = Depends(get_db, scope="function")):
+def research_export(request: Request, db: DbSession, fmt: str = Query("csv", alias="format"),
+                    session_day: str = Query(""), exact_times: str = Query("")):
     """The whole export as a zip: one file per table, manifest.json and SCHEMA.md."""
     require_role(request, db, RESEARCHER)
     if fmt not in export.FORMATS:

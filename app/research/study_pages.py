@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
+from app.accounts import pending
 from app.accounts.models import Student, is_human
 from app.classroom.models import ClassSettings
 from app.classroom.service import class_of
@@ -19,7 +19,7 @@ from app.research import study
 from app.research.conditions import CONDITIONS
 from app.staff.models import ROLES, StaffAccount
 from app.staff.service import StaffLoginRequired, current_staff
-from app.web import form_data, get_db, render, require_student
+from app.web import DbSession, PostedForm, render, require_student
 
 router = APIRouter()
 
@@ -37,7 +37,7 @@ def see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/consent")
-def consent_page(request: Request, db: Session = Depends(get_db, scope="function")):
+def consent_page(request: Request, db: DbSession):
     """The researcher's consent text with "I agree" / "I do not agree"."""
     student = require_student(request, db)
     row = class_of(db, student, request.app.state.settings)
@@ -48,7 +48,7 @@ def consent_page(request: Request, db: Session = Depends(get_db, scope="function
 
 
 @router.post("/consent")
-def submit_consent(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def submit_consent(request: Request, form: PostedForm, db: DbSession):
     """Store the answer, then go on to the survey (or the game)."""
     student = require_student(request, db)
     settings = request.app.state.settings
@@ -63,7 +63,7 @@ def submit_consent(request: Request, form: FormData = Depends(form_data), db: Se
     if study.has_survey(db, student):  # a player surveyed before the study began is assigned now
         study.ensure_assignment(db, student, settings)
     db.commit()
-    return see_other(study.next_step(db, student, settings) or "/instructions")
+    return see_other(study.next_step(db, student, settings) or pending.after_setup(request))
 
 
 # ----------------------------------------------------------------------------- study settings
@@ -129,14 +129,14 @@ def _study_page(request: Request, db: Session, staff: StaffAccount, error: str |
 
 
 @router.get("/research/study")
-def study_settings(request: Request, db: Session = Depends(get_db, scope="function")):
+def study_settings(request: Request, db: DbSession):
     """The study settings: research on/off, consent text, arms, seed, and the balance so far."""
     staff = require_staff(request, db)
     return _study_page(request, db, staff, None, False, 200)
 
 
 @router.post("/research/study")
-def save_study(request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def save_study(request: Request, posted: PostedForm, db: DbSession):
     """Save the study settings (422 with the reason on a bad field)."""
     staff = require_staff(request, db)
     row = class_of(db, staff, request.app.state.settings)

@@ -24,7 +24,9 @@ INFO = {
     "you are on now (the 30-epoch limit counts these); a Revert takes the last one off that path, but it was still "
     "trained, so \"trained in all\" counts it too.",
     "history": "One line per epoch on the current path, newest first, with the configuration that epoch used.",
-    "best_val": "Your score: the highest validation accuracy of any epoch in this run. The baseline is the default "
+    "best_val": "Your score: the highest validation accuracy of any epoch you trained in this run, reverted epochs "
+    "included (a Revert takes the network back, not the score); that epoch's network is the one the held-out test data scores. "
+    "The baseline is the default "
     "configuration trained for the whole epoch budget without changes.",
     "grow": "Width Up and Depth Up are function-preserving (Net2Net): the grown network computes exactly the same "
     "outputs, so its validation loss is unchanged before the next epoch; what growing buys is capacity: the new units or "

@@ -9,12 +9,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
 
-# Run.status values ("configuring" too, before the initial configuration: app.runs.service.CONFIGURING).
-QUEUED, TRAINING, READY, ENDED, FAILED = "queued", "training", "ready", "ended", "failed"
+# Run.status values: waiting for its initial configuration, its epoch queued or training, waiting for
+# the player's next action, over.
+CONFIGURING, QUEUED, TRAINING, READY, ENDED, FAILED = "configuring", "queued", "training", "ready", "ended", "failed"
+#: A run its player left: they started another, or took no action for the class's timeout (app.runs.abandon).
+#: Over like an ended run, but not finished: no score on a board, no debrief branches, no grade.
+ABANDONED = "abandoned"
+#: Statuses of a run that takes no more actions.
+OVER = (ENDED, FAILED, ABANDONED)
 # ActionRecord.status values: waiting for a runner, being trained (or measured), finished, given up.
 ACTION_QUEUED, ACTION_RUNNING, ACTION_DONE, ACTION_FAILED = "queued", "running", "done", "failed"
 #: Statuses of an action a runner still has to finish.
 ACTION_UNFINISHED = (ACTION_QUEUED, ACTION_RUNNING)
+# Job kinds of the runs domain (app.jobs): a player's epoch, and an ended run's hidden test accuracy.
+EPOCH_JOB, TEST_ACCURACY_JOB = "epoch", "test_accuracy"
 
 
 class Run(Base):
@@ -71,17 +79,11 @@ class ActionRecord(Base):
     kind: Mapped[str] = mapped_column(String(16))  # initial, continue, revert, done
     choices: Mapped[dict] = mapped_column(JSON)
     shown: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default=ACTION_QUEUED, index=True)  # ACTION_* above
-    #: How many times a runner started training this action's epoch (a dead worker's start counts).
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    #: When the epoch was last handed to the task queue (scaled-out mode); None = not sent yet.
-    dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    #: The worker's own queue it was sent to (scaled-out mode); None = the shared queue.
-    dispatched_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: ACTION_* above: queued until its epoch job starts, running while it trains (the job's lease
+    #: itself lives in app.jobs), then done or failed.
+    status: Mapped[str] = mapped_column(String(16), default=ACTION_QUEUED, index=True)
     #: The own queue of the worker that trained it: the run's next epoch is sent there while that worker lives.
     worker_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    #: Last sign of life from the runner training it; a stale one means the runner died.
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # --- research instruments (app.research), all None when the class has them off -------------
     #: Predicted validation accuracy of the epoch this action trains (0-1), and confidence 1-5.
@@ -95,6 +97,12 @@ class ActionRecord(Base):
     #: The player's experimental condition when acting, and the hint it showed them (if any).
     condition: Mapped[str | None] = mapped_column(String(32), nullable=True)
     hint: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    #: Seconds the player took to decide: from when their page showed the state they acted on to the
+    #: submit. ``decision_from`` says from what: "page" (the browser measured it from showing the
+    #: finished epoch), "epoch_end" (the server's time the previous epoch, revert or run start was
+    #: done), or None for an action recorded before this was measured.
+    decision_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decision_from: Mapped[str | None] = mapped_column(String(16), nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

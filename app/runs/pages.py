@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
+from app.accounts import pending
 from app.accounts.pages import see_other
 from app.accounts.models import Student
 from app.classroom.service import allowed_families, class_of
-from app.datasets.models import JOB_DONE, JOB_FAILED, DatasetRecord
-from app.datasets.service import pool_records
-from app.debrief import planning as debrief_planning
+from app.classview import messages as instructor_messages
+from app.datasets.models import DatasetRecord
+from app.datasets.service import pool_readiness
 from app.debrief.service import debrief_view
 from app.errors import Conflict, WebError
-from app.leaderboard.service import normalised_score, rank_on_dataset
+from app.leaderboard.scale import compared_with_references, scale_of
+from app.leaderboard.service import rank_on_dataset
 from app.research import conditions, instruments, study
-from app.runs import service, streams
+from app.runs import decision, service, streams
 from app.scenarios import rules as scenario_rules
 from app.security.ratelimit import client_ip, limits_of
 from app.runs.info import INFO
-from app.runs.models import ENDED, FAILED, Run
-from app.runs.view import chart_series, dataset_stats, training_view
-from app.web import RecordId, form_data, get_db, render, require_student
+from app.runs.models import CONFIGURING, OVER, Run
+from app.runs.view import best_epoch, chart_series, dataset_stats, training_view
+from app.web import DbSession, PostedForm, RecordId, render, require_student
 from engine.actions import KINDS, Action
 from engine.config import INITIAL_CHOICES, KNOBS
 from engine.errors import ActionSyntaxError
@@ -32,7 +33,7 @@ from engine.errors import ActionSyntaxError
 router = APIRouter()
 
 @router.post("/runs")
-def start(request: Request, _: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def start(request: Request, _: PostedForm, db: DbSession):
     """"Start a dataset": draw a ready dataset from the pool and show the initial configuration."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
@@ -40,34 +41,30 @@ def start(request: Request, _: FormData = Depends(form_data), db: Session = Depe
     if step is not None:  # consent or survey first
         return see_other(step)
     study.ensure_assignment(db, student, request.app.state.settings)
-    run, created = service.start_run(db, student, request.app.state.settings)
-    db.commit()
-    for dataset_id in created:
-        request.app.state.runner.submit_baseline(dataset_id)
+    run, _ = service.start_run(db, student, request.app.state.settings)
+    db.commit()  # new pool datasets' baselines jobs go to the runner with this commit
     if run is None:
         return see_other("/runs/new")
+    pending.forget(request)  # the player chose the pool over a scenario link they had followed
     return see_other(f"/runs/{run.id}/configure")
 
 
 @router.get("/runs/new")
-def preparing(request: Request, db: Session = Depends(get_db, scope="function")):
+def preparing(request: Request, db: DbSession):
     """Shown while the pool's datasets still compute their baselines; refreshes itself."""
     student = require_student(request, db)
     settings = request.app.state.settings
     row = class_of(db, student, settings)
-    records = pool_records(db, row.pool_size, allowed_families(row), settings.dataset_size)
-    ready = sum(r.baseline_status == JOB_DONE for r in records)
-    failed = sum(r.baseline_status == JOB_FAILED for r in records)
-    context = {"student": student, "ready": ready, "failed": failed, "total": row.pool_size}
-    return render(request, "preparing.html", context)
+    pool = pool_readiness(db, row.pool_size, allowed_families(row), settings.dataset_size, settings.baseline_epochs)
+    return render(request, "preparing.html", {"student": student, "pool": pool})
 
 
 @router.get("/runs/{run_id}/configure")
-def configure_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
-    """Screen 4: initial configuration beside the dataset statistics."""
+def configure_page(run_id: RecordId, request: Request, db: DbSession):
+    """The initial configuration page: beside the dataset statistics."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
-    if run.status != service.CONFIGURING:
+    if run.status != CONFIGURING:
         return see_other(f"/runs/{run.id}")
     return _configure(request, student, run, db, None, {}, 200)
 
@@ -95,35 +92,34 @@ def _instruments(request: Request, db: Session, student: Student, run: Run) -> d
 
 
 @router.post("/runs/{run_id}/configure")
-def configure(run_id: RecordId, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def configure(run_id: RecordId, request: Request, posted: PostedForm, db: DbSession):
     """Submit the initial configuration: trains epoch 1 in the background."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
     form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
-    if run.status != service.CONFIGURING:
+    if run.status != CONFIGURING:
         # A double-clicked Submit: the first one already started training.
         return see_other(f"/runs/{run.id}")
     try:
         row = class_of(db, student, request.app.state.settings)
         fields = instruments.action_fields(form, [], row.predictions, row.reasons, "initial")
-        action = service.configure(db, student, run_id, form, fields)
+        service.configure(db, student, run_id, form, fields, decision.parse_page_measure(form.get(decision.FIELD)))
     except WebError as exc:
         db.rollback()
         return _configure(request, student, run, db, exc.message, form, exc.status_code)
-    db.commit()
-    request.app.state.runner.submit_action(action.id)
+    db.commit()  # the epoch's job goes to the runner with this commit
     return see_other(f"/runs/{run_id}")
 
 
 @router.get("/runs/{run_id}")
-def training_page(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
-    """Screen 5: the training page (or the result once the run has ended)."""
+def training_page(run_id: RecordId, request: Request, db: DbSession):
+    """The training page (or the result once the run has ended)."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
-    if run.status == service.CONFIGURING:
+    if run.status == CONFIGURING:
         return see_other(f"/runs/{run.id}/configure")
-    if run.status in (ENDED, FAILED):
+    if run.status in OVER:
         return see_other(f"/runs/{run.id}/result")
     return _training(request, student, run, db, None, 200)
 
@@ -137,7 +133,10 @@ def _training(request, student, run: Run, db, error, status_code, posted: dict |
     context = {"student": student, "run": run, "stats": dataset_stats(dataset), "view": view, "info": INFO,
                "queue_down": not request.app.state.runner.healthy,
                "instruments": _instruments(request, db, student, run), "posted": posted or {},
-               "hint": None if run.busy else conditions.hint_for(db, run, study.condition_of(db, student))}
+               "hint": None if run.busy else conditions.hint_for(db, run, study.condition_of(db, student)),
+               # The instructor's messages since this run started (new ones arrive over /messages/events).
+               "messages": instructor_messages.for_student(db, student, since=run.created_at),
+               "messages_after": instructor_messages.latest_id(db, student)}
     return render(request, "train.html", context, status_code)
 
 
@@ -162,36 +161,32 @@ def parse_action_form(form: dict[str, str]) -> tuple[int, Action]:
 
 
 @router.post("/runs/{run_id}/actions")
-def act(run_id: RecordId, request: Request, posted: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def act(run_id: RecordId, request: Request, posted: PostedForm, db: DbSession):
     """Continue, Revert or Done, checked against the rules on the server."""
     student = require_student(request, db)
     limits_of(request).check("action", ip=client_ip(request), student=student.id)
     form = {k: str(v) for k, v in posted.items()}
     run = service.owned_run(db, student, run_id)
-    if run.status == service.CONFIGURING:  # no training page to show yet: the configuration comes first
+    if run.status == CONFIGURING:  # no training page to show yet: the configuration comes first
         return see_other(f"/runs/{run.id}/configure")
     try:
         expected, action = parse_action_form(form)
         row = class_of(db, student, request.app.state.settings)
         fields = instruments.action_fields(form, [str(v) for v in posted.getlist("reasons")], row.predictions, row.reasons,
                                            action.kind)
-        record = service.submit(db, student, run_id, expected, action, fields)
+        service.submit(db, student, run_id, expected, action, fields, decision.parse_page_measure(form.get(decision.FIELD)))
     except WebError as exc:
         db.rollback()
         run = service.owned_run(db, student, run_id)
-        if run.status in (ENDED, FAILED) and not isinstance(exc, Conflict):
+        if run.status in OVER and not isinstance(exc, Conflict):
             raise WebError(f"{exc.message}", exc.status_code) from None
-        if run.status in (ENDED, FAILED):
+        if run.status in OVER:
             raise
         return _training(request, student, run, db, exc.message, exc.status_code,
                          {**form, "reasons": [str(v) for v in posted.getlist("reasons")]})
+    # An epoch's job, or for a run this action ended its test accuracy, its debrief's branches and (for a
+    # player launched from an LMS) a grade post: all enqueued in this transaction, announced by its commit.
     db.commit()
-    if record.status == "queued":  # an epoch to train, or the ended run's test accuracy to measure
-        request.app.state.runner.submit_action(record.id)
-    for branch_id in debrief_planning.unsent_branches_of(db, run_id):  # a Done or limit-ending Revert planned them
-        request.app.state.runner.submit_branch(branch_id)
-    if run.status == ENDED:  # and, for a player launched from an LMS, a grade to post
-        request.app.state.runner.submit_grades()
     return see_other(f"/runs/{run_id}")
 
 
@@ -221,7 +216,7 @@ async def events(run_id: RecordId, request: Request):
 
 
 @router.get("/runs/{run_id}/history.json")
-def history(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
+def history(run_id: RecordId, request: Request, db: DbSession):
     """The curves for the charts."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
@@ -229,17 +224,19 @@ def history(run_id: RecordId, request: Request, db: Session = Depends(get_db, sc
 
 
 @router.get("/runs/{run_id}/result")
-def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, scope="function")):
-    """Screen 6: the score, the baseline, the rank on this dataset."""
+def result(run_id: RecordId, request: Request, db: DbSession):
+    """The result page: the score, the baseline, the rank on this dataset."""
     student = require_student(request, db)
     run = service.owned_run(db, student, run_id)
-    if run.status not in (ENDED, FAILED):
+    if run.status not in OVER:
         return see_other(f"/runs/{run.id}")
     test_pending = service.awaiting_test_accuracy(db, run)
     if not test_pending and run.test_acc is None:
         db.refresh(run)  # the runner may have stored it after the run was read, before its action was
     dataset = db.get(DatasetRecord, run.dataset_id)
     rank, players = rank_on_dataset(db, run)
+    scale = scale_of(dataset)
+    epochs = service.all_epochs(db, run)
     context = {
         "student": student,
         "run": run,
@@ -248,12 +245,14 @@ def result(run_id: RecordId, request: Request, db: Session = Depends(get_db, sco
         "rank": rank,
         "scenario": scenario_rules.view(db, run),
         "players": players,
-        "epochs_trained": len(service.all_epochs(db, run)),
+        "epochs_trained": len(epochs),
+        "best_epoch": best_epoch(run, epochs),
         "baseline_epochs": request.app.state.settings.baseline_epochs,
         "reveal_test": class_of(db, student, request.app.state.settings).reveal_test_accuracy,
         "test_pending": test_pending,
-        "normalised": None if run.best_val_acc is None else
-        normalised_score(run.best_val_acc, dataset.baseline_default, dataset.baseline_bot),
+        "scale": scale,
+        "normalised": None if scale is None else scale.normalised(run.best_val_acc),
+        "comparisons": [] if run.best_val_acc is None else compared_with_references(dataset, run.best_val_acc),
         "info": INFO,
         "debrief": debrief_view(db, run),
         "calibration": instruments.calibration(instruments.run_predictions(db, run)),

@@ -1,7 +1,9 @@
 """The request side of a run: starting it, taking actions under the rules of play (engine.play), ending it.
 
 No torch here: what needs a network (training an epoch, building checkpoint 0, measuring the
-test accuracy) is queued for a runner, which calls app.runs.epoch_job.
+test accuracy) is enqueued as a job (app.jobs) in the request's transaction: app.runs.epoch_job
+and app.runs.test_accuracy do it. A bot's moves come through here too, but its driver trains them
+itself (app.bots.player), so only human players' work is enqueued.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from app.classroom.service import allowed_families, class_of
 from app.datasets import service as datasets
 from app.db.base import utcnow
 from app.debrief import planning as debrief_planning
-from app.debrief.retention import kept_checkpoint_ids
+from app.debrief.retention import is_player_run, kept_checkpoint_ids
 from app.errors import Conflict, Forbidden, NotFound, WebError
 from app.grades import service as grades
+from app.jobs.queue import enqueue
 from app.research import conditions, study
-from app.runs.models import (ACTION_DONE, ACTION_QUEUED, ACTION_UNFINISHED, ENDED, FAILED, QUEUED, ActionRecord,
+from app.jobs.models import UNFINISHED, Job
+from app.runs import abandon, decision
+from app.runs.models import (ACTION_DONE, CONFIGURING, ENDED, EPOCH_JOB, FAILED, OVER, QUEUED, TEST_ACCURACY_JOB, ActionRecord,
                              CheckpointRecord, EpochRecord, Run)
 from app.scenarios import rules as scenario_rules
 from app.settings import Settings
@@ -31,9 +36,6 @@ from engine.config import INITIAL_CHOICES, HyperParams
 from engine.errors import HyperQuestError
 from engine.ladders import apply_changes
 
-CONFIGURING = "configuring"
-#: Actions whose job trains an epoch; the others' job (if any) only measures the test accuracy.
-TRAINING_KINDS = ("initial", "continue")
 #: Checkpoints Revert can still reach: the current one and the five before it.
 REACHABLE_CHECKPOINTS = play.REVERT_WINDOW
 
@@ -70,7 +72,7 @@ def all_epochs(db: Session, run: Run) -> list[EpochRecord]:
 def counters_of(run: Run) -> play.RunCounters:
     """The run's counters as the rules of play (engine.play) see them."""
     return play.RunCounters(run.actions_used, run.epoch, run.consecutive_reverts, run.best_val_acc,
-                            run.status in (ENDED, FAILED), run.end_reason)
+                            run.status in OVER, run.end_reason)
 
 
 def progress_of(run: Run) -> rules.Progress:
@@ -82,8 +84,14 @@ def apply_counters(db: Session, run: Run, counters: play.RunCounters) -> None:
     """Store a transition's counters on the run; a run the transition ended is ended here (debrief, grade)."""
     run.actions_used, run.epoch, run.consecutive_reverts = counters.actions, counters.epoch, counters.consecutive_reverts
     run.best_val_acc = counters.best_val_acc
-    if counters.ended and run.status not in (ENDED, FAILED):
+    if counters.ended and run.status not in OVER:
         end_run(db, run, counters.end_reason)
+
+
+def runs_per_dataset(db: Session, student: Student) -> dict[int, int]:
+    """How many runs the student has started on each dataset (any status, scenario runs too), by dataset id."""
+    return dict(db.execute(select(Run.dataset_id, func.count()).where(Run.student_pk == student.id)
+                           .group_by(Run.dataset_id)).all())
 
 
 def runs_finished(db: Session, student: Student) -> int:
@@ -103,7 +111,7 @@ def start_run(db: Session, student: Student, settings: Settings, rng: random.Ran
     row = class_of(db, student, settings)  # each class (an LMS course, or the default one) has its own pool settings
     families = allowed_families(row)
     created = datasets.ensure_pool(db, row.pool_size, families, settings.dataset_size)
-    dataset = datasets.pick_for_new_run(db, row.pool_size, families, settings.dataset_size, rng)
+    dataset = datasets.pick_for_new_run(db, row.pool_size, families, settings.dataset_size, rng, runs_per_dataset(db, student))
     if dataset is None:
         return None, created
     return new_run(db, student, dataset.id, rng), created
@@ -111,8 +119,13 @@ def start_run(db: Session, student: Student, settings: Settings, rng: random.Ran
 
 def new_run(db: Session, student: Student, dataset_id: int, rng: random.Random | None = None,
             scenario_id: int | None = None) -> Run:
-    """A run on ``dataset_id`` waiting for its initial configuration (the player's earlier debriefs are released)."""
+    """A run on ``dataset_id`` waiting for its initial configuration.
+
+    The player's earlier debriefs are released, and their runs still waiting for them end as
+    abandoned (app.runs.abandon): a player plays one run at a time.
+    """
     debrief_planning.release_earlier_debriefs(db, student.id)
+    abandon.abandon_others(db, student.id)
     run = Run(student_pk=student.id, dataset_id=dataset_id, scenario_id=scenario_id,
               seed=(rng or random).randrange(2**31), status=CONFIGURING, initial_config={}, config={})
     db.add(run)
@@ -137,10 +150,12 @@ def parse_initial_config(form: dict[str, str]) -> HyperParams:
     return HyperParams(int(values["width"]), int(values["depth"]), values["lr"], 0.0, values["dropout"])
 
 
-def configure(db: Session, student: Student, run_id: int, form: dict[str, str], instruments: dict | None = None) -> ActionRecord:
+def configure(db: Session, student: Student, run_id: int, form: dict[str, str], instruments: dict | None = None,
+              page_decision: float | None = None) -> ActionRecord:
     """Submit the initial configuration: action 1, which trains epoch 1 (queued).
 
-    ``instruments``: the research columns of the action (app.research.instruments.action_fields).
+    ``instruments``: the research columns of the action (app.research.instruments.action_fields);
+    ``page_decision``: seconds the page measured from showing to submitting (app.runs.decision).
     """
     run = owned_run(db, student, run_id, lock=True)
     if run.status != CONFIGURING:
@@ -151,11 +166,20 @@ def configure(db: Session, student: Student, run_id: int, form: dict[str, str], 
     run.config = hparams.as_dict()
     run.status = QUEUED
     apply_counters(db, run, play.start(counters_of(run)))
+    now = utcnow()
     action = ActionRecord(run_id=run.id, index=1, kind="initial", choices=hparams.as_dict(), shown=_shown(db, run),
+                          created_at=now, **decision.decision_columns(db, run, page_decision, now),
                           **_research_columns(db, student, run, instruments))
     db.add(action)
     db.flush()
+    _train_later(db, student, action)
     return action
+
+
+def _train_later(db: Session, student: Student, action: ActionRecord) -> None:
+    """Enqueue the epoch of a player's action (a bot's driver trains its own, app.bots.player)."""
+    if not student.is_bot:
+        enqueue(db, EPOCH_JOB, action.id)
 
 
 # ----------------------------------------------------------------------------- actions
@@ -185,7 +209,7 @@ def _research_columns(db: Session, student: Student, run: Run, instruments: dict
 
 
 def submit(db: Session, student: Student, run_id: int, expected_action: int, action: Action,
-           instruments: dict | None = None) -> ActionRecord:
+           instruments: dict | None = None, page_decision: float | None = None) -> ActionRecord:
     """Take one training-page action; a Continue is queued, Revert and Done finish at once.
 
     ``expected_action`` is the action number the page was showing: a second submit of the
@@ -206,8 +230,10 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
         raise WebError(str(exc), 422) from None
     scenario_rules.check_action(db, run, action)
 
+    now = utcnow()
     record = ActionRecord(
         run_id=run.id, index=run.actions_used + 1, kind=action.kind, choices=action.change_map, shown=_shown(db, run),
+        created_at=now, **decision.decision_columns(db, run, page_decision, now),
         **_research_columns(db, student, run, instruments),
     )
     db.add(record)
@@ -215,17 +241,16 @@ def submit(db: Session, student: Student, run_id: int, expected_action: int, act
         apply_counters(db, run, counters)  # the epoch's own transition (play.after_epoch) comes with the trained epoch
         run.status = QUEUED
         run.error = None
+        db.flush()
+        _train_later(db, student, record)
     else:
         if action.kind == "revert":
             _revert(db, run, counters)
         else:
             apply_counters(db, run, play.finish(counters))
             prune_checkpoints(db, run)
-        if needs_test_accuracy(run):
-            record.status = ACTION_QUEUED  # the runner measures the hidden test accuracy: no torch in a request
-        else:
-            record.status = ACTION_DONE
-            record.finished_at = record.created_at
+        record.status = ACTION_DONE
+        record.finished_at = utcnow()
     db.flush()
     return record
 
@@ -246,15 +271,17 @@ def initial_checkpoint_id(db: Session, run: Run) -> int | None:
 
 
 def end_run(db: Session, run: Run, reason: str, debrief: bool = True) -> None:
-    """Mark the run ended; its hidden test accuracy is measured by a runner (record_test_accuracy).
+    """Mark the run ended; a player's run gets its hidden test accuracy measured by a job (app.runs.test_accuracy).
 
-    A player's run also opens its debrief: the default branches are planned (pending, for a runner
+    A player's run also opens its debrief: the default branches are planned (jobs, for a runner
     to compute) and the checkpoints they start from are kept. ``debrief=False`` for a run that
-    crashed its trainers: a branch from it would crash them too.
+    crashed its trainers: a branch from it would crash them too. A bot's driver measures its own.
     """
     run.status = ENDED
     run.end_reason = reason
     run.ended_at = run.updated_at = utcnow()
+    if needs_test_accuracy(run) and is_player_run(db, run):
+        enqueue(db, TEST_ACCURACY_JOB, run.id)
     if debrief:
         debrief_planning.open_debrief(db, run)
     # A player launched from an LMS: their new grade is planned here and posted by the runner's sender.
@@ -267,11 +294,11 @@ def needs_test_accuracy(run: Run) -> bool:
 
 
 def awaiting_test_accuracy(db: Session, run: Run) -> bool:
-    """A runner still has to measure this ended run's test accuracy (its finishing action is queued)."""
+    """A runner still has to measure this ended run's test accuracy (its job is unfinished)."""
     if not needs_test_accuracy(run):
         return False
-    return db.scalar(select(func.count()).select_from(ActionRecord).where(
-        ActionRecord.run_id == run.id, ActionRecord.status.in_(ACTION_UNFINISHED))) > 0
+    return db.scalar(select(Job.id).where(Job.kind == TEST_ACCURACY_JOB, Job.subject_id == run.id,
+                                          Job.status.in_(UNFINISHED))) is not None
 
 
 def prune_checkpoints(db: Session, run: Run) -> None:

@@ -6,6 +6,7 @@ from app.datasets.models import DatasetRecord
 from app.runs.models import EpochRecord, Run
 from engine import rules
 from engine.config import DISPLAY_ORDER, HyperParams
+from engine.formatting import config_text, knob_value
 from engine.ladders import KNOB_LABELS, all_steps
 
 #: Knob order on every page (configure, training, history): engine.config.DISPLAY_ORDER.
@@ -21,8 +22,8 @@ MLP_LABELS = {"depth": "MLP Network depth", "width": "MLP Network width"}
 
 
 def knob_text(knob: str, value: float | int) -> str:
-    """A knob value as the page shows it (learning rate as 1.00e-2)."""
-    return f"{value:.2e}" if knob == "lr" else f"{value:g}"
+    """A knob value as every page shows it (engine.formatting.knob_value)."""
+    return knob_value(knob, value)
 
 
 def dataset_stats(dataset: DatasetRecord) -> dict:
@@ -45,7 +46,7 @@ FIXED_REASON = "fixed in this scenario"
 
 def config_line(config: dict, hidden: tuple[str, ...] | list[str] = ()) -> str:
     """One Configuration History line (without the knobs a scenario hides)."""
-    return ", ".join(f"{label} = {config[knob]:g}" for knob, label in HISTORY_PARTS if knob not in hidden)
+    return config_text(config, tuple(k for k, _ in HISTORY_PARTS), dict(HISTORY_PARTS), hidden)
 
 
 def knob_rows(run: Run, dataset: DatasetRecord, scenario: dict | None = None) -> list[dict]:
@@ -133,6 +134,38 @@ def series_of(path: list[EpochRecord], reverted: list[EpochRecord]) -> dict:
     }
 
 
+def announcement(path: list[EpochRecord], run: Run) -> str | None:
+    """What the polite live region says once an epoch is in: the numbers of the epoch the network is now at."""
+    if not path:
+        return None
+    last = path[-1]
+
+    def number(value: float | None, digits: int = 3) -> str:
+        return "not a number (diverged)" if value is None else f"{value:.{digits}f}"
+
+    text = (f"Epoch {last.number}: training accuracy {number(last.train_acc)}, validation accuracy {number(last.val_acc)}, "
+            f"training loss {number(last.train_loss)}, validation loss {number(last.val_loss)}.")
+    if last.diverged:
+        text += " The epoch diverged."
+    if run.best_val_acc is not None:
+        text += f" Best validation accuracy so far {run.best_val_acc:.3f}."
+    return text
+
+
+def best_epoch(run: Run, epochs: list[EpochRecord]) -> EpochRecord | None:
+    """The epoch the run's score comes from: the one whose checkpoint is the best (reverted or not).
+
+    The score is the best validation accuracy of any epoch trained, as in the original game: an
+    epoch taken back by Revert still counts, and its network is the one the hidden test split scores.
+    """
+    if run.best_checkpoint_id is not None:
+        for epoch in epochs:
+            if epoch.checkpoint_id == run.best_checkpoint_id:
+                return epoch
+    scored = [e for e in epochs if not e.diverged and run.best_val_acc is not None and e.val_acc == run.best_val_acc]
+    return scored[0] if scored else None
+
+
 def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord], scenario: dict | None = None) -> dict:
     """Everything screen 5 shows; ``scenario`` (app.scenarios.rules.view) fixes or hides knobs."""
     path = [e for e in epochs if not e.reverted]
@@ -152,9 +185,12 @@ def training_view(run: Run, dataset: DatasetRecord, epochs: list[EpochRecord], s
         "progress_total": run.progress_total,
         "knobs": knob_rows(run, dataset, scenario),
         "history": history_rows(path, scenario["hidden"] if scenario else ()),
+        "series": chart_series(epochs),
+        "announcement": announcement(path, run),
         "scenario": scenario,
         "best_train_acc": max((e.train_acc for e in epochs if not e.diverged), default=None),
         "best_val_acc": run.best_val_acc,
+        "best_epoch": best_epoch(run, epochs),
         "baseline": dataset.baseline_default,
         "baseline_status": dataset.baseline_status,
         "revert_allowed": revert_reason is None,

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Student
 from app.classroom.service import PLAYABLE_FAMILIES
 from app.datasets import service as datasets
-from app.datasets.models import JOB_DONE, DatasetRecord
+from app.datasets.models import JOB_DONE, REFERENCES_JOB, DatasetRecord
 from app.errors import NotFound, WebError
+from app.jobs.queue import enqueue
 from app.runs.models import Run
 from app.scenarios.models import Scenario
 from engine.config import DISPLAY_ORDER, INITIAL_CHOICES
@@ -103,11 +104,14 @@ def parse_form(form: dict) -> dict:
 def create_scenario(db: Session, form: dict, size: str, created_by: str | None) -> tuple[Scenario, bool]:
     """A new scenario from the instructor's form on (family, seed, ``size``).
 
-    Returns the scenario and whether its dataset was created now (its baselines are then still
-    to compute: the caller submits them once the transaction is committed).
+    Returns the scenario and whether its dataset was created now (its baselines job is then enqueued
+    with it). A dataset pools passed over (too little to learn) may still be pinned on purpose: its
+    reference players, which pools never needed, are computed for the scenario's debriefs.
     """
     fields = parse_form(form)
     dataset, created = datasets.get_or_create(db, fields["family"], fields["seed"], size)
+    if dataset.rejected_reason is not None:
+        enqueue(db, REFERENCES_JOB, dataset.id)
     scenario = Scenario(token=_new_token(db), title=fields["title"], dataset_id=dataset.id, config=fields["config"],
                         locked=fields["locked"], hidden=fields["hidden"], created_by=created_by)
     db.add(scenario)

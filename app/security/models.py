@@ -19,6 +19,8 @@ class WebSession(Base):
     student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), nullable=True)
     staff_pk: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id", ondelete="CASCADE"), nullable=True)
     csrf_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: A scenario link (/s/<token>) the player followed before they could play (app.accounts.pending).
+    pending_scenario: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     #: Set at logout (or rotation): a replayed cookie for this id is refused from then on.

@@ -30,7 +30,7 @@ from app.security.models import WebSession
 
 COOKIE_NAME = "hyperquest_session"
 #: The keys a session may hold; anything else is a programming error.
-KEYS = ("student_pk", "staff_pk", "csrf")
+KEYS = ("student_pk", "staff_pk", "csrf", "pending_scenario")
 IDENTITY = ("student_pk", "staff_pk")
 LIFETIME = dt.timedelta(days=7)
 #: Cookie attributes inside an LMS iframe (third-party context): sent cross-site, partitioned per top-level site.
@@ -49,7 +49,8 @@ def _load(factory: sessionmaker, sid: str) -> dict | None:
         row = db.get(WebSession, sid)
         if row is None or row.revoked_at is not None or as_utc(row.expires_at) < utcnow():
             return None
-        return {k: v for k, v in (("student_pk", row.student_pk), ("staff_pk", row.staff_pk), ("csrf", row.csrf_token))
+        return {k: v for k, v in (("student_pk", row.student_pk), ("staff_pk", row.staff_pk), ("csrf", row.csrf_token),
+                                  ("pending_scenario", row.pending_scenario))
                 if v is not None}
 
 
@@ -66,6 +67,7 @@ def _save(factory: sessionmaker, old_sid: str | None, data: dict, rotate: bool) 
                 old = WebSession(id=secrets.token_urlsafe(32), expires_at=utcnow() + LIFETIME)
                 db.add(old)
             old.student_pk, old.staff_pk, old.csrf_token = data.get("student_pk"), data.get("staff_pk"), data.get("csrf")
+            old.pending_scenario = data.get("pending_scenario")
             sid = old.id
         db.commit()
         return sid

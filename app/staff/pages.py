@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
+from fastapi import APIRouter, Request
 
 from app.accounts.pages import see_other
 from app.security.csrf import csrf_token
 from app.security.ratelimit import client_ip, limits_of
 from app.staff.models import INSTRUCTOR
 from app.staff.service import SESSION_KEY, authenticate, current_staff
-from app.web import form_data, get_db, render
+from app.web import DbSession, PostedForm, render
 
 router = APIRouter()
 
@@ -22,14 +20,14 @@ def home_of(role: str) -> str:
 
 
 @router.get("/staff/login")
-def login_page(request: Request, db: Session = Depends(get_db, scope="function")):
+def login_page(request: Request, db: DbSession):
     """The staff login form (instructors and researchers)."""
     return render(request, "staff_login.html", {"student": None, "staff": current_staff(request, db), "error": None,
                                                 "username": ""})
 
 
 @router.post("/staff/login")
-def login(request: Request, form: FormData = Depends(form_data), db: Session = Depends(get_db, scope="function")):
+def login(request: Request, form: PostedForm, db: DbSession):
     """Check the password; one message for an unknown name or a wrong password."""
     username = str(form.get("username", "")).strip()[:64]
     limits_of(request).check("login", ip=client_ip(request), account=f"staff:{username.lower()}")
@@ -44,7 +42,7 @@ def login(request: Request, form: FormData = Depends(form_data), db: Session = D
 
 
 @router.post("/staff/logout")
-def logout(request: Request, _: FormData = Depends(form_data)):
+def logout(request: Request, _: PostedForm):
     """Forget the staff session."""
     request.session.clear()
     return see_other("/staff/login")

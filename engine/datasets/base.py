@@ -71,21 +71,21 @@ class Family:
     description: str
     generate: Callable[[int, str], Dataset]
     #: Training examples relative to the size preset (validation and test keep the preset's counts) ...
-    train_scale: int = 1
+    train_scale: float = 1
     #: ... for these size presets (the others keep the preset's training count).
     scaled_sizes: tuple[str, ...] = tuple(SIZES)
     #: Meets the calibration targets (docs/calibration.md), so classes may play it. A family that
     #: does not stays registered for research and for the runs already played on it.
     playable: bool = True
 
-    def train_factor(self, size: str) -> int:
+    def train_factor(self, size: str) -> float:
         """How many times the preset's training examples this family draws at ``size``."""
         return self.train_scale if size in self.scaled_sizes else 1
 
     def nominal_sizes(self, size: str) -> dict[str, int]:
         """Examples per split before the per-seed jitter."""
         factor = self.train_factor(size)
-        return {split: n * (factor if split == "train" else 1) for split, n in SIZES[size].items()}
+        return {split: round(n * factor) if split == "train" else n for split, n in SIZES[size].items()}
 
 
 FAMILIES: dict[str, Family] = {}

@@ -6,7 +6,7 @@ import hashlib
 
 import torch
 
-from engine.datasets.base import SIZES, Dataset
+from engine.datasets.base import FAMILIES, SIZES, Dataset
 
 #: Each split's size is its nominal size times a per-seed factor in [1 - SIZE_JITTER, 1 + SIZE_JITTER].
 SIZE_JITTER = 0.1
@@ -47,6 +47,13 @@ def split_sizes(g: torch.Generator, size: str) -> dict[str, int]:
     """Examples per split: the preset's nominal size times a per-seed factor near 1."""
     factors = uniforms(g, (len(SPLITS),), 1 - SIZE_JITTER, 1 + SIZE_JITTER).tolist()
     return {name: round(SIZES[size][name] * f) for name, f in zip(SPLITS, factors)}
+
+
+def family_split_sizes(g: torch.Generator, family: str, size: str) -> dict[str, int]:
+    """split_sizes with the family's training-set factor at ``size`` applied (Family.train_factor), rounded."""
+    sizes = split_sizes(g, size)
+    sizes["train"] = round(sizes["train"] * FAMILIES[family].train_factor(size))
+    return sizes
 
 
 def balanced_labels(g: torch.Generator, n: int, num_classes: int) -> torch.Tensor:

@@ -81,7 +81,7 @@ def generate(seed: int, size: str) -> Dataset:
     num_classes = common.randint(pg, *CLASSES)
     names = sorted(SHAPES)
     shapes = [names[i] for i in torch.randperm(len(names), generator=pg)[:num_classes]]
-    sizes = common.split_sizes(pg, size)
+    sizes = common.family_split_sizes(pg, "shapes", size)
     noise = common.uniform(pg, *NOISE)
     gradient = common.uniform(pg, *GRADIENT)
     clutter = common.randint(pg, *CLUTTER)

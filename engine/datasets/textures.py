@@ -108,7 +108,7 @@ def generate(seed: int, size: str) -> Dataset:
     pg = common.generator("textures", seed, "params")
     num_classes = common.randint(pg, *CLASSES)
     protos = _prototypes(pg, num_classes)
-    sizes = common.split_sizes(pg, size)
+    sizes = common.family_split_sizes(pg, "textures", size)
     n_carriers = common.randint(pg, *CARRIERS)
     n_decoys = common.randint(pg, *DECOYS)
     jitter = (common.uniform(pg, *ORIENTATION_JITTER), common.uniform(pg, *FREQUENCY_JITTER))

@@ -5,7 +5,8 @@
   var embedded = document.getElementById("debrief-data");
   if (!root || !embedded) return;
   var data = JSON.parse(embedded.textContent);
-  var COLOURS = ["#059669", "#7c3aed", "#d97706", "#0891b2"];
+  // Okabe-Ito colours (told apart by colour-blind eyes); branches are dashed, your curve solid.
+  var COLOURS = ["#009e73", "#0072b2", "#cc79a7", "#56b4e9"];
 
   function series(points, epochs) {
     var byEpoch = {};
@@ -50,7 +51,7 @@
         return v === null || v === undefined ? "–" : (digits === 0 ? String(v) : Number(v).toFixed(digits));
       };
     }
-    var lines = [{ label: "epoch", value: legendValue(0) }, { label: "you (val)", stroke: "#dc2626", width: 2, points: { show: true, size: 6 },
+    var lines = [{ label: "epoch", value: legendValue(0) }, { label: "you (val)", stroke: "#d55e00", width: 2, points: { show: true, size: 6 },
                                       value: legendValue(3) }];
     data.branches.forEach(function (b, i) {
       if (!b.curve.length) return;
@@ -59,7 +60,7 @@
                    points: { show: true, size: 5 }, value: legendValue(3) });
     });
     element.textContent = "";
-    var width = Math.max(260, element.clientWidth);
+    var width = Math.max(200, element.clientWidth);
     var plot = new uPlot({
       width: width, height: 240,
       plugins: [ring(epochs, yours, data.branchable)],
@@ -68,7 +69,7 @@
              { label: "validation accuracy" }],
       series: lines
     }, columns, element);
-    window.addEventListener("resize", function () { plot.setSize({ width: Math.max(260, element.clientWidth), height: 240 }); });
+    window.addEventListener("resize", function () { plot.setSize({ width: Math.max(200, element.clientWidth), height: 240 }); });
 
     // A click on a ringed epoch starts a branch from it (the form below does the same without a mouse).
     var form = document.getElementById("branch-form");

@@ -14,7 +14,8 @@
       var runs = [data.player].concat(data.bot ? [data.bot] : []);
       var plots = columns.map(function () { return null; });
       function describe(step) {
-        if (step.kind === "initial") return "Chose the initial configuration.";
+        // Knob values come formatted from the server (engine.formatting), never formatted here.
+        if (step.kind === "initial") return "Chose the initial configuration" + (step.choice_text ? " (" + step.choice_text.replace(/^Start: /, "") + ")" : "") + ".";
         if (step.kind === "continue") {
           var moves = Object.keys(step.choices).filter(function (k) { return step.choices[k] !== "same"; })
             .map(function (k) { return k + " " + step.choices[k]; });
@@ -40,13 +41,13 @@
           element.textContent = "";
           if (!window.uPlot || !s.epochs.length) { element.textContent = "No epoch trained yet."; return; }
           plots[c] = new uPlot({
-            width: Math.max(260, element.clientWidth), height: 200,
+            width: Math.max(240, element.clientWidth), height: 240,
             scales: { x: { time: false, range: function () { return [0.5, Math.max(s.epochs[s.epochs.length - 1] + 0.5, 1.5)]; } },
                       y: { range: [0, 1] } },
             axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } }, {}],
             series: [{ label: "epoch" },
-                     { label: "train acc", stroke: "#2563eb", width: 2, points: { show: true, size: 5 } },
-                     { label: "val acc", stroke: "#dc2626", width: 2, points: { show: true, size: 5 } }]
+                     { label: "train acc", stroke: "#0072b2", width: 2, points: { show: true, size: 5 } },
+                     { label: "val acc", stroke: "#d55e00", width: 2, dash: [6, 4], points: { show: true, size: 5 } }]
           }, [s.epochs, s.train_acc, s.val_acc], element);
         });
       }

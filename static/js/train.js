@@ -66,6 +66,10 @@
     }
   }
 
+  // The finished epoch's numbers, said once by screen readers (a polite live region filled after load).
+  var announce = document.getElementById("epoch-announcement");
+  if (announce) setTimeout(function () { announce.textContent = announce.dataset.text; }, 500);
+
   // Live progress: the server streams progress, then "ready" when the epoch is done.
   if (root.dataset.busy === "true" && window.EventSource) {
     var bar = document.getElementById("epoch-progress");
@@ -130,12 +134,14 @@
     };
   }
 
-  // Shorter charts on a phone, where they stack one above the other.
-  function chartHeight() { return window.matchMedia("(max-width: 600px)").matches ? 150 : 220; }
+  // Tall enough on a phone too (the plot area stays above 160 px once the axes are drawn).
+  function chartHeight() { return window.matchMedia("(max-width: 600px)").matches ? 240 : 260; }
+  // Train and validation differ by more than colour: Okabe-Ito blue, solid; vermillion, dashed.
+  var TRAIN = "#0072b2", VAL = "#d55e00";
 
   function chart(element, title, data, trainKey, valKey, changes, revertedPoints, yRange, valueDigits) {
     if (!window.uPlot || !element) return;
-    var width = Math.max(260, element.clientWidth);
+    var width = Math.max(200, element.clientWidth);
     // The x axis also spans reverted epochs, which are drawn but are not on the current path.
     var lastEpoch = Math.max.apply(null, data.epochs.concat(revertedPoints.map(function (p) { return p.epoch; })));
     var height = chartHeight();
@@ -152,16 +158,19 @@
       plugins: [markers(changes), reverted(revertedPoints, valKey)],
       scales: { x: { time: false, range: function () { return [0.5, Math.max(lastEpoch + 0.5, 1.5)]; } },
                 y: yRange ? { range: yRange } : {} },
-      axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } }, {}],
+      axes: [{ label: "epoch", values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); } },
+             // Accuracy: five fixed ticks, so a short chart still reads 0, 0.25, 0.5, 0.75, 1.
+             yRange ? { splits: function () { return [0, 0.25, 0.5, 0.75, 1]; } } : { space: 24 }],
       series: [
         { label: "epoch", value: legendValue(0) },
-        { label: "train", stroke: "#2563eb", width: 2, points: { show: true, size: 6 }, value: legendValue(valueDigits) },
-        { label: "val", stroke: "#dc2626", width: 2, points: { show: true, size: 6 }, value: legendValue(valueDigits) }
+        { label: "train", stroke: TRAIN, width: 2, points: { show: true, size: 6 }, value: legendValue(valueDigits) },
+        { label: "val", stroke: VAL, width: 2, dash: [6, 4], points: { show: true, size: 6 }, value: legendValue(valueDigits) }
       ]
     };
     var plot = new uPlot(opts, [data.epochs, data[trainKey], data[valKey]], element);
+    element.uplot = plot;  // the page's tests read its size and ticks
     window.addEventListener("resize", function () {
-      var w = Math.max(260, element.clientWidth);
+      var w = Math.max(200, element.clientWidth);
       plot.setSize({ width: w, height: chartHeight() });
     });
   }

@@ -1,0 +1,1 @@
+"""The class view: the instructor's live page during class and the analysis page after it."""

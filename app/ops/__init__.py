@@ -1,1 +1,0 @@
-"""Operating HyperQuest processes: starting servers and workers, measuring them."""

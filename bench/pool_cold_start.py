@@ -1,0 +1,116 @@
+"""Benchmark: from an empty database to "every pool dataset playable".
+
+Two ways to get there, on a fresh SQLite file in embedded mode:
+
+- ``--mode server``: start `hyperquest serve` and let its training process compute the pool's
+  baselines (what a class got before `pool prepare` existed; still what happens without it);
+- ``--mode prepare``: run `hyperquest pool prepare` (local processes, one torch thread each).
+
+Prints the wall time, the CPU time of the processes that computed (children included), and each
+dataset's time. ``--source DIR`` runs another checkout's code (e.g. an older commit in a git
+worktree) with this interpreter, to compare before and after on the same machine.
+
+    python bench/pool_cold_start.py --mode prepare --size small --pool-size 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its live descendants (from /proc)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / ticks
+            pending += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _status(db_path: Path) -> list[tuple]:
+    try:
+        with sqlite3.connect(db_path, timeout=5) as conn:
+            return conn.execute("SELECT family, seed, baseline_status FROM datasets ORDER BY id").fetchall()
+    except sqlite3.Error:
+        return []
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("server", "prepare"), required=True)
+    parser.add_argument("--size", default="small", choices=("tiny", "small", "full"))
+    parser.add_argument("--pool-size", type=int, default=8)
+    parser.add_argument("--baseline-epochs", type=int, default=30)
+    parser.add_argument("--source", type=Path, default=ROOT, help="checkout whose code runs (default: this one)")
+    parser.add_argument("--timeout", type=float, default=7200, help="give up after this many seconds")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="hq-pool-bench-"))
+    db_path = folder / "pool.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERQUEST_")}
+    env.update({"HYPERQUEST_DATABASE_URL": f"sqlite:///{db_path}", "HYPERQUEST_DATASET_SIZE": args.size,
+                "HYPERQUEST_POOL_SIZE": str(args.pool_size), "HYPERQUEST_BASELINE_EPOCHS": str(args.baseline_epochs),
+                "HYPERQUEST_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"})
+    if args.mode == "server":
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "app.cli", "pool", "prepare"]
+    log = open(folder / "output.log", "w")
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=args.source, env=env, stdout=log, stderr=subprocess.STDOUT)
+    finished: dict[str, float] = {}
+    cpu = 0.0
+    try:
+        while time.monotonic() - started < args.timeout:
+            cpu = max(cpu, _children_cpu_seconds(process.pid))
+            rows = _status(db_path)
+            for family, seed, status in rows:
+                if status in ("done", "failed") and f"{family}:{seed}" not in finished:
+                    finished[f"{family}:{seed}"] = time.monotonic() - started
+                    print(f"{family}:{seed} {status} at {finished[f'{family}:{seed}']:.0f} s", flush=True)
+            if len(rows) >= args.pool_size and len(finished) == len(rows):
+                break
+            if process.poll() is not None and args.mode == "server":
+                print("the server exited:", (folder / "output.log").read_text()[-2000:])
+                return 1
+            time.sleep(1)
+        else:
+            print(f"gave up after {args.timeout:.0f} s")
+            return 1
+        wall = time.monotonic() - started
+        if args.mode == "prepare":
+            process.wait(timeout=60)
+            cpu = max(cpu, _children_cpu_seconds(process.pid))
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+    print(f"mode={args.mode} size={args.size} pool={args.pool_size} baseline_epochs={args.baseline_epochs} "
+          f"cores={os.cpu_count()}: every dataset playable after {wall:.0f} s ({wall / 60:.1f} min); "
+          f"CPU {cpu / 60:.1f} min (sampled each second, so a lower bound); first playable after "
+          f"{min(finished.values()):.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

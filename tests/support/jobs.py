@@ -1,0 +1,33 @@
+"""Reading and running background jobs (app.jobs) from a test."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.jobs.executor import Executor
+from app.jobs.keeper import LeaseKeeper
+from app.jobs.lanes import LANES
+from app.jobs.lease import holder_id
+from app.jobs.models import Job
+from app.runs.models import EPOCH_JOB, ActionRecord
+from app.settings import Settings
+
+
+def job_of(db: Session, kind: str, subject_id: int) -> Job | None:
+    """The job of ``kind`` on ``subject_id``."""
+    return db.scalar(select(Job).where(Job.kind == kind, Job.subject_id == subject_id))
+
+
+def epoch_jobs(db: Session, run_id: int) -> list[Job]:
+    """The epoch jobs of a run's actions, oldest first."""
+    return list(db.scalars(select(Job).join(ActionRecord, ActionRecord.id == Job.subject_id)
+                           .where(Job.kind == EPOCH_JOB, ActionRecord.run_id == run_id).order_by(Job.id)))
+
+
+def test_executor(session_factory: sessionmaker, settings: Settings, lanes=LANES, slot: str = "test") -> Executor:
+    """An executor in the test's own process, as any runner has (no threads of its own)."""
+    return Executor(session_factory, settings, "cpu", lanes, holder_id(slot), LeaseKeeper(session_factory, 1.0))
+
+
+test_executor.__test__ = False  # a helper, not a test
