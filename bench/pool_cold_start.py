@@ -99,12 +99,16 @@ def main() -> int:
             return 1
         wall = time.monotonic() - started
         if args.mode == "prepare":
-            process.wait(timeout=60)
             cpu = max(cpu, _children_cpu_seconds(process.pid))
     finally:
+        # `pool prepare` goes on to the reference players once the pool is playable: stop it here.
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=60)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     print(f"mode={args.mode} size={args.size} pool={args.pool_size} baseline_epochs={args.baseline_epochs} "
           f"cores={os.cpu_count()}: every dataset playable after {wall:.0f} s ({wall / 60:.1f} min); "
           f"CPU {cpu / 60:.1f} min (sampled each second, so a lower bound); first playable after "
