@@ -9,21 +9,14 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.support.browser import (DESKTOP, answer_survey, both_sizes, enable_study, log_in,
-                                   served_game, staff_login, wait_trained)
+                                   served_game, staff_login, submit_lr_only_scenario, wait_trained)
 
 
 def create_scenario(page, base: str) -> str:
     """As the instructor: only the learning rate may change; returns the link."""
     staff_login(page, base, "prof")
     page.goto(base + "/instructor/scenarios")
-    page.fill("#title", "Lecture 7: the learning rate")
-    page.fill("#seed", "5")
-    page.select_option("#pin_width", "32")
-    for knob in ("width", "depth", "weight_decay"):
-        page.check(f"input[name=lock][value={knob}]")
-    page.check("input[name=hide][value=dropout]")
-    page.click("form.scenario-form button[type=submit]")
-    page.wait_for_url("**/instructor/scenarios?created=*")
+    submit_lr_only_scenario(page)
     return page.locator("input.copy-link").first.input_value()
 
 

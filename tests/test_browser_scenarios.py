@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import shot, staff_login
+from tests.support.browser import shot, staff_login, submit_lr_only_scenario
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -30,14 +30,7 @@ def create_lr_only_scenario(page: Page, base: str) -> str:
     page.wait_for_url("**/instructor")
     page.goto(base + "/instructor/scenarios")
     expect(page.locator("h1")).to_have_text("Scenario links")
-    page.fill("#title", "Lecture 7: the learning rate")
-    page.fill("#seed", "5")
-    page.select_option("#pin_width", "32")
-    for knob in ("width", "depth", "weight_decay"):
-        page.check(f"input[name=lock][value={knob}]")
-    page.check("input[name=hide][value=dropout]")
-    page.click("form.scenario-form button[type=submit]")
-    page.wait_for_url("**/instructor/scenarios?created=*")
+    submit_lr_only_scenario(page)
     expect(page.locator(".saved")).to_contain_text("Created")
     row = page.locator("table.scenario-table tbody tr").first
     expect(row).to_contain_text("locked: network width, network depth, weight decay; hidden: dropout rate")

@@ -96,6 +96,18 @@ def enable_study(page: Page, base: str, consent: str = "Consent to take part in 
     page.wait_for_selector("p.saved")
 
 
+def submit_lr_only_scenario(page: Page) -> None:
+    """On /instructor/scenarios: create "Lecture 7", where only the learning rate may change (width pinned to 32)."""
+    page.fill("#title", "Lecture 7: the learning rate")
+    page.fill("#seed", "5")
+    page.select_option("#pin_width", "32")
+    for knob in ("width", "depth", "weight_decay"):
+        page.check(f"input[name=lock][value={knob}]")
+    page.check("input[name=hide][value=dropout]")
+    page.click("form.scenario-form button[type=submit]")
+    page.wait_for_url("**/instructor/scenarios?created=*")
+
+
 def wait_trained(page: Page) -> None:
     """Wait until the training page shows a finished epoch (it reloads itself when the epoch ends)."""
     page.wait_for_selector("#train[data-busy='false']", timeout=120_000)
