@@ -30,7 +30,7 @@ from app.runs.models import EPOCH_JOB, TEST_ACCURACY_JOB, ActionRecord
 from app.settings import Settings
 from engine.rng import DEFAULT_GENERATOR
 from tests.services import wait_for
-from tests.support.jobs import epoch_jobs, job_of, test_executor
+from tests.support.jobs import finished_epoch_job, job_of, test_executor
 from tests.support.players import ready_player, staff_login
 from tests.webutil import game
 
@@ -123,8 +123,8 @@ def test_pool_work_yields_to_a_players_epoch_and_pauses_while_it_trains(tmp_path
                  "the second dataset's baselines to be under way", [])
         player.configure(run_id)
         player.wait_ready(run_id)
+        epoch = finished_epoch_job(player.app.state.session_factory, run_id)
         with player.app.state.session_factory() as db:
-            (epoch,) = epoch_jobs(db, run_id)
             pool_job = db.get(Job, baselines[1].id)
         # The epoch ran inside the pool job (nested, at one of its yield points), not after it.
         assert pool_job.status == "running" or epoch.finished_at < pool_job.finished_at
@@ -160,8 +160,8 @@ def test_a_transient_database_error_is_retried_and_never_fails_the_players_actio
         player.configure(run_id)
         run = player.wait_ready(run_id)
         assert run.status == "ready" and run.epoch == 1 and len(calls) == 2
+        job = finished_epoch_job(player.app.state.session_factory, run_id)
         with player.app.state.session_factory() as db:
-            (job,) = epoch_jobs(db, run_id)
             action = db.scalar(select(ActionRecord).where(ActionRecord.run_id == run_id))
         assert (job.status, job.attempts, job.retries) == ("done", 1, 1)  # a retry is not a crash
         assert "database is locked" in job.last_error  # kept, for the record

@@ -17,8 +17,7 @@ from app.debrief.retention import epoch_point
 from app.jobs import lease
 from app.runs.models import ActionRecord, CheckpointRecord, EpochRecord
 from engine import debrief
-from tests.services import wait_for
-from tests.support.jobs import epoch_jobs
+from tests.support.jobs import epoch_jobs, finished_epoch_job
 from tests.support.players import ready_player
 from tests.support.stack import Browserless, Stack
 from tests.webutil import count, game
@@ -168,11 +167,5 @@ def test_a_training_process_that_dies_is_replaced_and_its_epoch_trained(tmp_path
         assert count(player, EpochRecord, run_id=run_id) == 1
         replaced = [p for p in runner._processes if p.pid not in processes]
         assert len(replaced) == 1 and replaced[0].is_alive() and holder not in {p.pid for p in runner._processes}
-
-        def finished_job():
-            with player.app.state.session_factory() as db:
-                (job,) = epoch_jobs(db, run_id)
-                return job if job.status == "done" else None
-
         # Re-queued at once when its process died (not after a stale heartbeat); the dead start counts.
-        assert wait_for(finished_job, 30, "the job to be finished", []).attempts == 2
+        assert finished_epoch_job(player.app.state.session_factory, run_id).attempts == 2

@@ -12,6 +12,7 @@ from app.jobs.lease import holder_id
 from app.jobs.models import Job
 from app.runs.models import EPOCH_JOB, ActionRecord
 from app.settings import Settings
+from tests.services import wait_for
 
 
 def job_of(db: Session, kind: str, subject_id: int) -> Job | None:
@@ -23,6 +24,20 @@ def epoch_jobs(db: Session, run_id: int) -> list[Job]:
     """The epoch jobs of a run's actions, oldest first."""
     return list(db.scalars(select(Job).join(ActionRecord, ActionRecord.id == Job.subject_id)
                            .where(Job.kind == EPOCH_JOB, ActionRecord.run_id == run_id).order_by(Job.id)))
+
+
+def finished_epoch_job(session_factory: sessionmaker, run_id: int, timeout: float = 30) -> Job:
+    """A run's only epoch job once it is marked done.
+
+    The run shows the epoch (status "ready") a moment before its job row is closed, so a test that
+    reads the job right after wait_ready must wait for it.
+    """
+    def finished() -> Job | None:
+        with session_factory() as db:
+            (job,) = epoch_jobs(db, run_id)
+            return job if job.status == "done" else None
+
+    return wait_for(finished, timeout, "the epoch job to be marked done", [])
 
 
 def test_executor(session_factory: sessionmaker, settings: Settings, lanes=LANES, slot: str = "test") -> Executor:
