@@ -18,6 +18,7 @@ from app.lti.models import LtiContext
 from app.runs.models import Run
 from tests.lti_platform import INSTRUCTOR
 from tests.services import wait_for
+from tests.support.jobs import finished_job_of
 from tests.support.lti import launch, play_one_run, register, score_posts, tool_with_player
 from tests.webutil import test_settings as settings_for
 
@@ -96,7 +97,7 @@ def test_a_finished_run_posts_its_grade_to_the_course_gradebook(database_url, lm
         (token_request,) = [b for p, _, b in lms.received if p == "/token"]
         assert "scope=" in token_request and "lti-ags%2Fscope%2Fscore" in token_request
         (post,) = posts(app)
-        job = job_of(app, post)
+        job = finished_job_of(app.state.session_factory, GRADE_POST_JOB, post.id)  # SENT is stored just before
         assert (post.status, post.reason, job.status, job.attempts, job.retries) == (SENT, "run ended", "done", 1, 0)
 
         # The reference players finish: the scale's top may move, so the grade goes again and matches the game.

@@ -40,6 +40,17 @@ def finished_epoch_job(session_factory: sessionmaker, run_id: int, timeout: floa
     return wait_for(finished, timeout, "the epoch job to be marked done", [])
 
 
+def finished_job_of(session_factory: sessionmaker, kind: str, subject_id: int, timeout: float = 30) -> Job:
+    """The job of ``kind`` on ``subject_id`` once it is marked done (its effect is committed a moment earlier)."""
+
+    def finished() -> Job | None:
+        with session_factory() as db:
+            job = job_of(db, kind, subject_id)
+            return job if job is not None and job.status == "done" else None
+
+    return wait_for(finished, timeout, f"the {kind} job on {subject_id} to be marked done", [])
+
+
 def test_executor(session_factory: sessionmaker, settings: Settings, lanes=LANES, slot: str = "test") -> Executor:
     """An executor in the test's own process, as any runner has (no threads of its own)."""
     return Executor(session_factory, settings, "cpu", lanes, holder_id(slot), LeaseKeeper(session_factory, 1.0))
