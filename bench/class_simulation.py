@@ -133,7 +133,10 @@ class Deployment:
                          "HYPERQUEST_POOL_SIZE": str(args.pool_size),
                          "HYPERQUEST_BASELINE_EPOCHS": str(args.baseline_epochs)})
         if args.mode == "celery":
-            self.env.update({"HYPERQUEST_REDIS_URL": REDIS_URL, "HYPERQUEST_REDIS_PREFIX": self.prefix})
+            # Each worker process trains with its share of the cores, as docker-compose.cpu.yml sets it.
+            threads = max(1, (os.cpu_count() or 1) // args.workers)
+            self.env.update({"HYPERQUEST_REDIS_URL": REDIS_URL, "HYPERQUEST_REDIS_PREFIX": self.prefix,
+                             "HYPERQUEST_TRAINING_THREADS": str(threads)})
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]

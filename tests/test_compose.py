@@ -43,6 +43,15 @@ def test_cpu_variant_drops_the_gpu_reservation():
         assert worker["deploy"] is None and worker["environment"]["HYPERQUEST_DEVICE"] == "cpu"
 
 
+def test_cpu_workers_share_the_cores_instead_of_each_taking_all():
+    """worker and players train at once on the same cores: each gets a thread count (1 each on 2 cores)."""
+    for name in ("worker", "players"):
+        threads = load("docker-compose.cpu.yml")["services"][name]["environment"]["HYPERQUEST_TRAINING_THREADS"]
+        (default,) = with_defaults([threads])
+        assert threads.startswith("${HYPERQUEST_TRAINING_THREADS:-") and default == "1"
+        assert Settings(training_threads=default, secret_key="compose-test-key").training_threads == 1
+
+
 def test_one_worker_serves_every_lane_and_another_keeps_capacity_for_players():
     services = load("docker-compose.yml")["services"]
     general = build_parser().parse_args(with_defaults(services["worker"]["command"]))
