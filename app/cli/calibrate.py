@@ -11,6 +11,7 @@ from engine.datasets import FAMILIES
 from engine.datasets.base import MAX_SEED
 from engine.devices import resolve_device
 from engine.errors import ConfigError
+from engine.memory import keep_freed_memory
 from engine.rules import MAX_EPOCHS
 
 #: Short column names of the references in the per-seed lines.
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     _check_numbers(args)
     size = resolve_size(args)
     device = resolve_device(args.device)
+    keep_freed_memory()
 
     def report(result) -> None:
         if args.json:

@@ -12,6 +12,7 @@ from engine.datasets import load
 from engine.devices import resolve_device
 from engine.errors import RuleViolation
 from engine.formatting import knob_value
+from engine.memory import keep_freed_memory
 from engine.bots import RuleBasedBot
 from engine.branches import BranchStart, play_branch
 from engine.game import Game
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     actions = parse_actions(args.actions)
     hparams = HyperParams(args.width, args.depth, args.lr, args.weight_decay, args.dropout)
     dataset = load(args.dataset, resolve_size(args))
+    keep_freed_memory()
     game = Game(dataset, hparams, seed=args.seed, device=resolve_device(args.device))
     emit = print_json if args.json else _print_line
     if not args.json:

@@ -6,6 +6,8 @@ import contextlib
 import os
 import threading
 
+from engine.memory import keep_freed_memory
+
 
 def lower_training_priority(niceness: int) -> None:
     """Give the calling thread (and the PyTorch threads it starts later) the niceness ``niceness``.
@@ -26,6 +28,7 @@ def lower_training_priority(niceness: int) -> None:
 def prepare_training(settings) -> None:
     """What every thread that trains does first: lower its priority, apply HYPERQUEST_TRAINING_THREADS."""
     lower_training_priority(settings.training_niceness)
+    keep_freed_memory()
     if settings.training_threads:
         import torch
 
