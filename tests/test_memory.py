@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.processes  # mallopt is process-wide: each case gets a fresh interpreter
+pytestmark = [
+    pytest.mark.processes,  # mallopt is process-wide: each case gets a fresh interpreter
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps (the product runs on Linux)"),
+]
 
 # Where a 64 MiB tensor (a large batch buffer) lives: on the heap, which keeps freed blocks for
 # reuse, or in an mmap of its own, which is unmapped when freed and faulted in again next time.
@@ -28,12 +31,10 @@ def _where(mode: str) -> list[str]:
     return subprocess.run([sys.executable, "-c", WHERE, mode], capture_output=True, text=True, check=True).stdout.split()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps (the product runs on Linux)")
 def test_a_large_buffer_comes_from_the_heap_once_memory_is_kept():
     assert _where("keep") == ["True", "heap"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps (the product runs on Linux)")
 def test_by_default_a_large_buffer_is_a_mapping_of_its_own():
     """The control: what the setting changes (such a mapping is returned to the OS when freed)."""
     assert _where("default") == ["None", "mmap"]

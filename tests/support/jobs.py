@@ -26,29 +26,31 @@ def epoch_jobs(db: Session, run_id: int) -> list[Job]:
                            .where(Job.kind == EPOCH_JOB, ActionRecord.run_id == run_id).order_by(Job.id)))
 
 
-def finished_epoch_job(session_factory: sessionmaker, run_id: int, timeout: float = 30) -> Job:
-    """A run's only epoch job once it is marked done.
+def _once_done(session_factory: sessionmaker, read, timeout: float, what: str) -> Job:
+    """The job ``read(db)`` finds, once it is marked done (a job commits its effect a moment before it closes its row)."""
 
-    The run shows the epoch (status "ready") a moment before its job row is closed, so a test that
-    reads the job right after wait_ready must wait for it.
-    """
     def finished() -> Job | None:
         with session_factory() as db:
-            (job,) = epoch_jobs(db, run_id)
-            return job if job.status == "done" else None
+            job = read(db)
+            return job if job is not None and job.status == "done" else None
 
-    return wait_for(finished, timeout, "the epoch job to be marked done", [])
+    return wait_for(finished, timeout, what, [])
+
+
+def finished_epoch_job(session_factory: sessionmaker, run_id: int, timeout: float = 30) -> Job:
+    """A run's only epoch job once it is marked done: the run shows the epoch ("ready") just before."""
+
+    def only_epoch_job(db: Session) -> Job:
+        (job,) = epoch_jobs(db, run_id)
+        return job
+
+    return _once_done(session_factory, only_epoch_job, timeout, "the epoch job to be marked done")
 
 
 def finished_job_of(session_factory: sessionmaker, kind: str, subject_id: int, timeout: float = 30) -> Job:
-    """The job of ``kind`` on ``subject_id`` once it is marked done (its effect is committed a moment earlier)."""
-
-    def finished() -> Job | None:
-        with session_factory() as db:
-            job = job_of(db, kind, subject_id)
-            return job if job is not None and job.status == "done" else None
-
-    return wait_for(finished, timeout, f"the {kind} job on {subject_id} to be marked done", [])
+    """The job of ``kind`` on ``subject_id`` once it is marked done."""
+    return _once_done(session_factory, lambda db: job_of(db, kind, subject_id), timeout,
+                      f"the {kind} job on {subject_id} to be marked done")
 
 
 def test_executor(session_factory: sessionmaker, settings: Settings, lanes=LANES, slot: str = "test") -> Executor:
