@@ -6,11 +6,15 @@ Two ways to get there, on a fresh SQLite file in embedded mode:
   baselines (what a class got before `pool prepare` existed; still what happens without it);
 - ``--mode prepare``: run `hyperquest pool prepare` (local processes, one torch thread each).
 
+``--until references`` waits on until every playable dataset's reference players are stored too
+(`pool prepare` and the server go on to them once the pool is playable).
+
 Prints the wall time, the CPU time of the processes that computed (children included), and each
 dataset's time. ``--source DIR`` runs another checkout's code (e.g. an older commit in a git
 worktree) with this interpreter, to compare before and after on the same machine.
 
     python bench/pool_cold_start.py --mode prepare --size small --pool-size 8
+    python bench/pool_cold_start.py --mode server --until references --source ../before
 """
 
 from __future__ import annotations
@@ -45,11 +49,26 @@ def _children_cpu_seconds(pid: int) -> float:
 
 
 def _status(db_path: Path) -> list[tuple]:
+    """(family, seed, baseline status, references status, passed over) per dataset, from either schema."""
     try:
         with sqlite3.connect(db_path, timeout=5) as conn:
-            return conn.execute("SELECT family, seed, baseline_status FROM datasets ORDER BY id").fetchall()
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(datasets)")}
+            rejected = "rejected_reason IS NOT NULL" if "rejected_reason" in columns else "0"
+            return conn.execute(f"SELECT family, seed, baseline_status, references_status, {rejected} "
+                                "FROM datasets ORDER BY id").fetchall()
     except sqlite3.Error:
         return []
+
+
+def _references_seconds(db_path: Path) -> dict[str, float]:
+    """Seconds each dataset's reference players took, where the served code records it."""
+    try:
+        with sqlite3.connect(db_path, timeout=5) as conn:
+            rows = conn.execute("SELECT family, seed, references_seconds FROM datasets "
+                                "WHERE references_seconds IS NOT NULL").fetchall()
+    except sqlite3.Error:
+        return {}
+    return {f"{family}:{seed}": seconds for family, seed, seconds in rows}
 
 
 def main() -> int:
@@ -59,6 +78,8 @@ def main() -> int:
     parser.add_argument("--pool-size", type=int, default=8)
     parser.add_argument("--baseline-epochs", type=int, default=30)
     parser.add_argument("--source", type=Path, default=ROOT, help="checkout whose code runs (default: this one)")
+    parser.add_argument("--until", choices=("playable", "references"), default="playable",
+                        help="stop once every dataset is playable (default) or once its reference players are done")
     parser.add_argument("--timeout", type=float, default=7200, help="give up after this many seconds")
     args = parser.parse_args()
 
@@ -79,16 +100,28 @@ def main() -> int:
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=args.source, env=env, stdout=log, stderr=subprocess.STDOUT)
     finished: dict[str, float] = {}
+    references: dict[str, float] = {}
+    playable_at = None
     cpu = 0.0
     try:
         while time.monotonic() - started < args.timeout:
             cpu = max(cpu, _children_cpu_seconds(process.pid))
             rows = _status(db_path)
-            for family, seed, status in rows:
-                if status in ("done", "failed") and f"{family}:{seed}" not in finished:
-                    finished[f"{family}:{seed}"] = time.monotonic() - started
-                    print(f"{family}:{seed} {status} at {finished[f'{family}:{seed}']:.0f} s", flush=True)
-            if len(rows) >= args.pool_size and len(finished) == len(rows):
+            now = time.monotonic() - started
+            for family, seed, status, references_status, passed_over in rows:
+                ref = f"{family}:{seed}"
+                if status in ("done", "failed") and ref not in finished:
+                    finished[ref] = now
+                    print(f"{ref} {status}{' (passed over)' if passed_over else ''} at {now:.0f} s", flush=True)
+                if references_status in ("done", "failed") and ref not in references:
+                    references[ref] = now
+                    print(f"{ref} reference players {references_status} at {now:.0f} s", flush=True)
+            kept = [f"{family}:{seed}" for family, seed, _s, _r, passed_over in rows if not passed_over]
+            if playable_at is None and len(rows) >= args.pool_size and len(finished) == len(rows):
+                playable_at = now
+                if args.until == "playable":
+                    break
+            if playable_at is not None and len(kept) >= args.pool_size and all(ref in references for ref in kept):
                 break
             if process.poll() is not None and args.mode == "server":
                 print("the server exited:", (folder / "output.log").read_text()[-2000:])
@@ -100,6 +133,7 @@ def main() -> int:
         wall = time.monotonic() - started
         if args.mode == "prepare":
             cpu = max(cpu, _children_cpu_seconds(process.pid))
+        seconds = _references_seconds(db_path)
     finally:
         # `pool prepare` goes on to the reference players once the pool is playable: stop it here.
         if process.poll() is None:
@@ -110,9 +144,15 @@ def main() -> int:
                 process.kill()
                 process.wait()
     print(f"mode={args.mode} size={args.size} pool={args.pool_size} baseline_epochs={args.baseline_epochs} "
-          f"cores={os.cpu_count()}: every dataset playable after {wall:.0f} s ({wall / 60:.1f} min); "
+          f"cores={os.cpu_count()}: every dataset playable after {playable_at:.0f} s ({playable_at / 60:.1f} min); "
           f"CPU {cpu / 60:.1f} min (sampled each second, so a lower bound); first playable after "
-          f"{min(finished.values()):.0f} s")
+          f"{min(finished.values()):.0f} s; {len(finished) - args.pool_size} seeds passed over")
+    if args.until == "references":
+        print(f"every reference player done after {wall:.0f} s ({wall / 60:.1f} min)")
+        if seconds:
+            print("reference players' own seconds per dataset: "
+                  + ", ".join(f"{ref} {value:.0f}" for ref, value in seconds.items())
+                  + f"; total {sum(seconds.values()):.0f} s")
     return 0
 
 

@@ -39,3 +39,10 @@ def test_every_bench_script_runs_as_the_docs_name_it(script):
 def test_the_class_and_pool_scripts_start_from_a_checkout(script):
     result = subprocess.run([sys.executable, f"bench/{script}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
+
+
+def test_the_reference_sharing_script_finds_the_shared_curves_identical():
+    result = subprocess.run([sys.executable, "bench/reference_sharing.py", "--datasets", "clusters:1", "--size", "tiny",
+                             "--epochs", "4"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "clusters:1   identical" in result.stdout and "less" in result.stdout.splitlines()[-1]

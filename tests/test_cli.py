@@ -60,7 +60,7 @@ def test_datasets_lists_families_and_describes_one():
     for family in ("shapes", "textures", "motifs", "teacher", "clusters"):
         assert family in listing
     offered = {row["family"]: row["in_classes"] for row in map(json.loads, hyperquest("datasets", "--json").stdout.splitlines())}
-    assert offered == {"clusters": True, "motifs": True, "shapes": True, "textures": True, "teacher": False}
+    assert offered == {"clusters": True, "motifs": False, "shapes": True, "textures": True, "teacher": False}
     described = json.loads(hyperquest("datasets", "textures:4", "--size", "tiny", "--json").stdout)
     assert described["input_size"] == [3, 32, 32] and described["classes"] >= 2
     assert described["examples"]["train"] > 0 and described["examples"]["test"] > 0

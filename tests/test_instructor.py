@@ -181,7 +181,7 @@ def test_class_settings_code_pool_and_test_accuracy(database_url):
         bad = player.client.post("/instructor/settings", data={"pool_size": "2", "families": "nosuch"})
         assert bad.status_code == 422 and "unknown dataset families" in bad.text
         page = player.client.get("/instructor/settings").text
-        assert 'value="motifs"' in page and 'value="teacher"' not in page  # only playable families are offered
+        assert 'value="shapes"' in page and 'value="teacher"' not in page and 'value="motifs"' not in page  # playable only
         bad = player.client.post("/instructor/settings", data={"pool_size": "2", "families": ["shapes", "teacher"]})
         assert bad.status_code == 422 and "not offered to classes" in bad.text and "teacher" in bad.text
         saved = player.client.post("/instructor/settings", data={"class_code": "ML-2026", "pool_size": "2",
@@ -207,5 +207,6 @@ def test_class_settings_code_pool_and_test_accuracy(database_url):
 def test_a_family_chosen_before_it_was_retired_is_not_played():
     # A class that chose teacher (when it was offered) plays the rest of its choice, or every playable family.
     assert allowed_families(ClassSettings(allowed_families=["teacher", "shapes"])) == ["shapes"]
-    assert allowed_families(ClassSettings(allowed_families=["teacher"])) == ["clusters", "motifs", "shapes", "textures"]
-    assert allowed_families(ClassSettings(allowed_families=[])) == ["clusters", "motifs", "shapes", "textures"]
+    assert allowed_families(ClassSettings(allowed_families=["teacher"])) == ["clusters", "shapes", "textures"]
+    assert allowed_families(ClassSettings(allowed_families=[])) == ["clusters", "shapes", "textures"]
+    assert allowed_families(ClassSettings(allowed_families=["motifs", "clusters"])) == ["clusters"]  # retired too

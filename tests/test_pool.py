@@ -124,7 +124,7 @@ def test_an_interrupted_job_gives_its_dataset_back(tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--families", "nosuch"], "unknown dataset families ['nosuch']; choose from clusters, motifs, shapes, textures"),
+    (["--families", "nosuch"], "unknown dataset families ['nosuch']; choose from clusters, shapes, textures"),
     (["--families", "teacher"], "teacher is not offered to classes"),
     (["--size", "huge"], "unknown dataset size 'huge'; choose from full, small, tiny"),
     (["--jobs", "0"], "--jobs must be between 1 and 256, got 0"),
@@ -151,7 +151,7 @@ def test_prepare_in_embedded_mode_makes_every_pool_dataset_playable(tmp_path):
     pool = json.loads(status.stdout)
     assert pool["finished"] and pool["ready"] == 2 and pool["epochs_done"] == pool["epochs_total"] == 4
     assert pool["references_finished"] and pool["references_done"] == 2  # prepared for the debrief too
-    assert {d["ref"] for d in pool["datasets"]} == {"clusters:1", "motifs:1"}  # the class's families in turn
+    assert {d["ref"] for d in pool["datasets"]} == {"clusters:1", "shapes:1"}  # the class's families in turn
     assert all(0 < d["default"] <= 1 and 0 < d["bot"] <= 1 for d in pool["datasets"])
     again = hyperquest("pool", "prepare", database_url=url, **POOL)
     assert again.returncode == 0 and "0 to compute" in again.stdout

@@ -146,5 +146,9 @@ FAMILY = register(
         generate=generate,
         train_scale=TRAIN_SCALE,
         scaled_sizes=SCALED_SIZES,
+        # At the game's 30 epochs the best reference beats the default by a median of 0.13, not the
+        # 0.15 the targets ask, and neither fewer nor more training examples widened it
+        # (docs/calibration.md): kept for research and for the runs already played on it, no longer given to classes.
+        playable=False,
     )
 )
