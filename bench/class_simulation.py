@@ -10,8 +10,9 @@ then plays a class over HTTP, as browsers would:
    ``--continues`` Continues with ``--think`` seconds of thought each, then Done; each waits for its
    epoch over the training page's event stream and for its debrief over the result page's;
 3. wave 2 (``--second-wave`` players) starts ``--second-wave-at`` seconds in with "Start a dataset";
-4. once the pool is finished (baselines and reference players) the first wave's script is played
-   again on the quiet server: the same epochs with nothing else running.
+4. once the pool is finished (baselines and reference players) both waves' script is played again
+   on the quiet server: the same players on the same datasets, wave 2 starting as long after wave 1
+   as it did, so the busy and quiet epochs differ only by the pool's work running beside them.
 
 ``--load`` runs another CPU-heavy process (`hyperquest calibrate`) for the whole first part.
 ``--source DIR`` serves another checkout's code (e.g. an older commit in a git worktree), so before
@@ -346,6 +347,40 @@ def make_scenario(client: GameClient, family: str, seed: int) -> str:
     return re.search(r"created=([A-Za-z0-9_-]+)", response.headers["location"]).group(1)
 
 
+def replay_quietly(deployment: Deployment, database: Database, token: str, wave1: list[Student],
+                   wave2: list[Student], second_wave_offset: float) -> tuple[list[Student], list[Student]]:
+    """Both waves' script again on the idle server: the same datasets (wave 2 by scenario links to the
+    datasets it was dealt), wave 2 starting ``second_wave_offset`` seconds after wave 1 (a negative
+    offset: wave 1 starts that much later)."""
+    client = instructor(deployment.base)
+    runs = dict(database.rows("SELECT runs.id, datasets.family || ':' || datasets.seed FROM runs "
+                              "JOIN datasets ON datasets.id = runs.dataset_id"))
+    tokens: dict[str, str] = {}
+    for student in wave2:
+        ref = runs.get(student.run_id)
+        if ref is not None and ref not in tokens:
+            family, seed = ref.split(":")
+            tokens[ref] = make_scenario(client, family, int(seed))
+    quiet1 = [Student(deployment.base, f"q1-{i}") for i in range(len(wave1))]
+    quiet2 = [Student(deployment.base, f"q2-{i}") for i, s in enumerate(wave2) if runs.get(s.run_id) in tokens]
+    dealt = [tokens[runs[s.run_id]] for s in wave2 if runs.get(s.run_id) in tokens]
+    args = deployment.args
+
+    def wave(students: list[Student], start, delay: float) -> None:
+        time.sleep(max(0.0, delay))
+        play_wave(students, start, args.continues, args.think)
+
+    first = threading.Thread(target=wave, args=(quiet1, lambda s: s.start_scenario(token), -second_wave_offset),
+                             daemon=True)
+    later = threading.Thread(target=wave, args=(quiet2, lambda s: s.start_scenario(dealt[quiet2.index(s)]),
+                                                second_wave_offset), daemon=True)
+    first.start()
+    later.start()
+    first.join()
+    later.join()
+    return quiet1, quiet2
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -360,7 +395,7 @@ def main() -> int:
     parser.add_argument("--second-wave-at", type=float, default=180.0, help="seconds after the start")
     parser.add_argument("--continues", type=int, default=8)
     parser.add_argument("--think", type=float, default=3.0, help="seconds of thought before each action")
-    parser.add_argument("--dataset", default="motifs:1", help="the first wave's dataset (an image family)")
+    parser.add_argument("--dataset", default="textures:1", help="the first wave's dataset (an image family)")
     parser.add_argument("--pool-size", type=int, default=8)
     parser.add_argument("--size", default="small", choices=("tiny", "small", "full"), help="dataset size (make run: small)")
     parser.add_argument("--baseline-epochs", type=int, default=30, help="the baselines' budget (the game's: 30)")
@@ -394,15 +429,19 @@ def main() -> int:
         wave2 = [Student(deployment.base, f"w2-{i}") for i in range(args.second_wave)]
         first = threading.Thread(target=play_wave, args=(wave1, lambda s: s.start_scenario(token), args.continues,
                                                          args.think), daemon=True)
-        first.start()
+
+        wave2_started: list[float] = []
 
         def second_wave() -> None:
             time.sleep(max(0.0, args.second_wave_at - (time.monotonic() - started)))
+            wave2_started.append(time.monotonic())
             print(f"wave 2 starts at {time.monotonic() - started:.0f} s", flush=True)
             deadline = started + args.timeout
             play_wave(wave2, lambda s: s.start_pool(deadline), args.continues, args.think)
 
         second = threading.Thread(target=second_wave, daemon=True)
+        wave1_at = time.monotonic()
+        first.start()
         second.start()
         first.join()
         second.join()
@@ -413,13 +452,15 @@ def main() -> int:
         pool_done = time.monotonic() - started
         if load is not None:
             os.killpg(load.pid, 15)
-        print(f"pool finished after {pool_done:.0f} s; the quiet wave starts", flush=True)
-        quiet = [Student(deployment.base, f"q-{i}") for i in range(args.players)]
-        play_wave(quiet, lambda s: s.start_scenario(token), args.continues, args.think)
+        print(f"pool finished after {pool_done:.0f} s; the quiet replay starts", flush=True)
+        quiet1, quiet2 = replay_quietly(deployment, database, token, wave1, wave2,
+                                        second_wave_offset=wave2_started[0] - wave1_at if wave2_started else 0.0)
         watch.stop.set()
         busy_epochs = [t for s in wave1 + wave2 for t in s.epochs]
         wave1_epochs = [t for s in wave1 for t in s.epochs]
+        quiet = quiet1 + quiet2
         quiet_epochs = [t for s in quiet for t in s.epochs]
+        quiet1_epochs = [t for s in quiet1 for t in s.epochs]
         result = {
             "source": str(args.source), "mode": args.mode, "workers": args.workers if args.mode == "celery" else 0,
             "load": args.load, "cores": os.cpu_count(),
@@ -428,8 +469,11 @@ def main() -> int:
             "all_references_s": max(watch.references.values()) if len(watch.references) >= args.pool_size else None,
             "wave1_epoch_s": summary(wave1_epochs), "busy_epoch_s": summary(busy_epochs),
             "quiet_epoch_s": summary(quiet_epochs),
-            "p95_ratio_wave1_to_quiet": (percentile(wave1_epochs, 0.95) / percentile(quiet_epochs, 0.95)
-                                         if wave1_epochs and quiet_epochs else None),
+            "wave2_offset_s": (wave2_started[0] - wave1_at) if wave2_started else None,
+            "p95_ratio_busy_to_quiet": (percentile(busy_epochs, 0.95) / percentile(quiet_epochs, 0.95)
+                                        if busy_epochs and quiet_epochs else None),
+            "p95_ratio_wave1_to_quiet": (percentile(wave1_epochs, 0.95) / percentile(quiet1_epochs, 0.95)
+                                         if wave1_epochs and quiet1_epochs else None),
             "done_to_branches_s": summary([s.debrief for s in wave1 + wave2 if s.debrief is not None]),
             "quiet_done_to_branches_s": summary([s.debrief for s in quiet if s.debrief is not None]),
             "failed_jobs": database.failed_by_kind(), "database_is_locked": deployment.locked_messages(),

@@ -22,9 +22,15 @@ from app.db.session import make_engine, make_session_factory
 from app.debrief.models import BRANCH_JOB
 from app.grades.models import GRADE_POST_JOB
 from app.jobs import lease, registry
-from app.jobs.lanes import LANES, PRIORITY, TRAINING_LANES
+from app.jobs.context import JobContext
+from app.jobs.executor import Executor
+from app.jobs.keeper import LeaseKeeper
+from app.jobs.lease import holder_id
+from app.jobs.lanes import BACKGROUND, DEBRIEF, LANES, PLAYERS, POOL, PRIORITY, TRAINING_LANES
 from app.jobs.models import Job
 from app.jobs.queue import enqueue, on_new_work
+from app.jobs.runners.embedded import _thread_context
+from app.jobs.signals import Signals
 from app.runs import epoch_job
 from app.runs.models import EPOCH_JOB, TEST_ACCURACY_JOB, ActionRecord
 from app.settings import Settings
@@ -129,6 +135,35 @@ def test_pool_work_yields_to_a_players_epoch_and_pauses_while_it_trains(tmp_path
         # The epoch ran inside the pool job (nested, at one of its yield points), not after it.
         assert pool_job.status == "running" or epoch.finished_at < pool_job.finished_at
         assert epoch.attempts == 1 and epoch.retries == 0
+
+
+@pytest.mark.parametrize("lane, pauses", [(DEBRIEF, False), (POOL, True), (BACKGROUND, True)])
+def test_only_work_nobody_waits_for_pauses_while_a_players_epoch_computes(sessions, database_url, lane, pauses):
+    """Two executors' CPU budget: the other one computes a player's epoch while this one reaches a yield point."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    signals = Signals(_thread_context(), slots=2, cores=2)
+    executor = Executor(sessions, settings_for(database_url), "cpu", TRAINING_LANES, holder_id("budget"),
+                        LeaseKeeper(sessions, 1.0), signals=signals, slot=0)
+    signals.set_busy(0, lane)  # as running a job of ``lane`` does
+    signals.set_busy(1, PLAYERS)
+    shares = []
+    waiting = threading.Thread(target=lambda: (executor.yield_point(JobContext(executor, 0, lane)),
+                                               shares.append(signals.threads_for_one_job())), daemon=True)
+    try:
+        waiting.start()
+        # The debrief goes on beside the player's epoch, one core each; pool and background work wait
+        # (still waiting a second later), leaving both cores to the player's epoch.
+        waiting.join(1.0 if pauses else 10)
+        assert waiting.is_alive() is pauses
+        assert signals.threads_for_one_job() == (2 if pauses else 1)
+        signals.clear(1)  # the player's epoch is over
+        waiting.join(10)
+        assert not waiting.is_alive() and shares == [2 if pauses else 1]
+    finally:
+        signals.clear(1)
+        torch.set_num_threads(threads_before)
 
 
 def _status(player, kind: str, subject_id: int) -> str | None:

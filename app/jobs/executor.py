@@ -2,8 +2,8 @@
 
 Long jobs call ``ctx.yield_point()`` between training steps; there the executor runs any waiting
 job of a higher lane first (nested, on this thread: the long job's state waits in memory), pauses
-background work while a player's epoch computes (embedded mode's CPU budget) and stops the job if
-the runner is stopping.
+pool and background work while a player's epoch computes (embedded mode's CPU budget; the debrief's
+work shares the cores instead) and stops the job if the runner is stopping.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from app.errors import JobCancelled
 from app.jobs import lease, registry
 from app.jobs.context import JobContext
 from app.jobs.keeper import LeaseKeeper
-from app.jobs.lanes import PLAYERS, higher_than
+from app.jobs.lanes import PAUSED_FOR_PLAYERS, higher_than
 from app.jobs.models import Job
 from app.jobs.signals import Signals
 from app.settings import Settings
@@ -202,7 +202,7 @@ class Executor:
             while self.run_next(higher):  # nested: this job waits in memory meanwhile
                 pass
         if self.signals is not None:
-            if ctx.lane != PLAYERS and self.signals.players_computing():
+            if ctx.lane in PAUSED_FOR_PLAYERS and self.signals.players_computing():
                 self._pause_for_players(ctx, higher)
             if self.share_cores:
                 self._adjust_threads()
@@ -217,7 +217,7 @@ class Executor:
         return False
 
     def _pause_for_players(self, ctx: JobContext, higher) -> None:
-        """Background work waits (keeping its place and its memory) while players' epochs use the cores."""
+        """Pool and background work wait (keeping their place and memory) while players' epochs use the cores."""
         self.signals.set_busy(self.slot, None)
         try:
             while self.signals.players_computing():

@@ -16,6 +16,10 @@ IO = "io"
 #: Lanes whose jobs train or evaluate networks, highest priority first.
 TRAINING_LANES = (PLAYERS, DEBRIEF, POOL, BACKGROUND)
 LANES = (*TRAINING_LANES, IO)
+#: Lanes whose jobs stop computing while a player's epoch computes: nobody is watching them. The
+#: debrief's work shares the cores instead (cores / jobs computing), for a player who pressed Done
+#: is waiting for it; it still never goes before a player's epoch (yield points run those first).
+PAUSED_FOR_PLAYERS = (POOL, BACKGROUND)
 #: A job's priority: its lane's position (lower runs first).
 PRIORITY = {lane: index for index, lane in enumerate(LANES)}
 #: What the dashboard calls each lane.

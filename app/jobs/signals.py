@@ -4,8 +4,9 @@
   transaction enqueued jobs of that lane; idle executors wait on the condition, busy ones compare
   generations at their yield points to learn that higher-priority work arrived.
 - The CPU budget: each executor slot says what it computes now (nothing, background work or a
-  player's epoch). Background work pauses while a player's epoch computes, and every job trains
-  with ``cores // jobs computing`` threads, so the cores are never oversubscribed.
+  player's epoch). Pool and background work pause while a player's epoch computes (the debrief's
+  work goes on beside it: app.jobs.lanes.PAUSED_FOR_PLAYERS), and every job trains with
+  ``cores // jobs computing`` threads, so the cores are never oversubscribed.
 """
 
 from __future__ import annotations
