@@ -361,9 +361,9 @@ def replay_quietly(deployment: Deployment, database: Database, token: str, wave1
         if ref is not None and ref not in tokens:
             family, seed = ref.split(":")
             tokens[ref] = make_scenario(client, family, int(seed))
-    quiet1 = [Student(deployment.base, f"q1-{i}") for i in range(len(wave1))]
-    quiet2 = [Student(deployment.base, f"q2-{i}") for i, s in enumerate(wave2) if runs.get(s.run_id) in tokens]
     dealt = [tokens[runs[s.run_id]] for s in wave2 if runs.get(s.run_id) in tokens]
+    quiet1 = [Student(deployment.base, f"q1-{i}") for i in range(len(wave1))]
+    quiet2 = [Student(deployment.base, f"q2-{i}") for i in range(len(dealt))]
     args = deployment.args
 
     def wave(students: list[Student], start, delay: float) -> None:

@@ -25,16 +25,11 @@ import psycopg  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from app.datasets import service as datasets  # noqa: E402
+from bench.timing import timed  # noqa: E402
 from engine import checkpoint  # noqa: E402
 from engine.config import default_hparams  # noqa: E402
 from engine.session import continue_training  # noqa: E402
 from engine.training import new_state  # noqa: E402
-
-
-def timed(fn, *args):
-    started = time.perf_counter()
-    value = fn(*args)
-    return value, time.perf_counter() - started
 
 
 def measure(size: str, family: str, epochs: int, url: str) -> dict[str, float]:

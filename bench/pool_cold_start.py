@@ -133,7 +133,6 @@ def main() -> int:
         wall = time.monotonic() - started
         if args.mode == "prepare":
             cpu = max(cpu, _children_cpu_seconds(process.pid))
-        seconds = _references_seconds(db_path)
     finally:
         # `pool prepare` goes on to the reference players once the pool is playable: stop it here.
         if process.poll() is None:
@@ -149,6 +148,7 @@ def main() -> int:
           f"{min(finished.values()):.0f} s; {len(finished) - args.pool_size} seeds passed over")
     if args.until == "references":
         print(f"every reference player done after {wall:.0f} s ({wall / 60:.1f} min)")
+        seconds = _references_seconds(db_path)
         if seconds:
             print("reference players' own seconds per dataset: "
                   + ", ".join(f"{ref} {value:.0f}" for ref, value in seconds.items())

@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _timed(function):
-    started = time.perf_counter()
-    value = function()
-    return value, time.perf_counter() - started
+from bench.timing import timed  # noqa: E402
 
 
 def measure(ref: str, size: str, epochs: int) -> dict:
@@ -60,11 +55,11 @@ def measure(ref: str, size: str, epochs: int) -> dict:
                                                  data=data)
         return [default, bot_outcomes], [*default_forks, *bot_forks]
 
-    separate, separate_seconds = _timed(separately)
+    separate, separate_seconds = timed(separately)
     separate["bot"] = curve_of(play_policy(RuleBasedBot(), dataset, epochs, data=data))  # a baseline: untimed
-    (paths, forks), baselines_seconds = _timed(baselines)
+    (paths, forks), baselines_seconds = timed(baselines)
     default_curve = curve_of(paths[0])
-    shared, references_seconds = _timed(lambda: reference_players(dataset, epochs, data=data,
+    shared, references_seconds = timed(lambda: reference_players(dataset, epochs, data=data,
                                                                     known={"default": default_curve}, forks=forks))
     shared_curves = {**shared.schedules, "bot": curve_of(paths[1]), "random": shared.random}
     return {
