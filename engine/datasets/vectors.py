@@ -10,8 +10,9 @@ from engine.datasets import common
 from engine.datasets.base import Dataset, Family, register
 
 # Difficulty knobs (re-tune here). Ranges are drawn once per seed.
-#: Number of classes (spiral arms).
-CLASSES = (3, 10)
+#: Number of classes (spiral arms). With 3 or 4 the default passed 0.8 on held-out seeds at 30 epochs
+#: (docs/calibration.md); drawn as a range so every later per-seed draw stays what it was.
+CLASSES = (5, 10)
 #: Input dimension D.
 DIMENSIONS = (20, 200)
 #: Turns each arm makes around the centre, times sqrt(classes): more turns need a more finely
@@ -21,8 +22,13 @@ TWIST = (3.2, 4.0)
 #: Small, like NOISE below: what limits the default in 30 epochs is then how slowly lr 0.01 learns
 #: the tightly wound arms, not noise that no schedule gets past (docs/calibration.md).
 ARM_NOISE = (0.02, 0.05)
-#: Latent nuisance dimensions (Gaussian, unrelated to the class) mixed in by the map.
-NUISANCE = (1, 4)
+#: Latent nuisance dimensions (Gaussian, unrelated to the class) mixed in by the map: the knob the
+#: default's accuracy followed most (1: up to 0.95, 4: down to 0.26, on seeds 1-30 at 30 epochs).
+NUISANCE = (2, 3)
+#: The two ranges above at "tiny", which only tests use: they train one or two epochs of baselines, and
+#: with 5-10 classes 300 examples stay near chance that long, leaving no score scale to test against.
+#: Easier draws keep tiny quick to learn; no game is played at this size.
+TINY_RANGES = {"CLASSES": (3, 10), "NUISANCE": (1, 4)}
 #: Hidden units of the random map from latent space to inputs, and how curved it is.
 HIDDEN = 64
 CURVATURE = (0.5, 1.5)
@@ -65,12 +71,13 @@ def _sample(
 def generate(seed: int, size: str) -> Dataset:
     """Draw the "clusters" dataset for (seed, size)."""
     pg = common.generator("clusters", seed, "params")
-    num_classes = common.randint(pg, *CLASSES)
+    ranges = {"CLASSES": CLASSES, "NUISANCE": NUISANCE} | (TINY_RANGES if size == "tiny" else {})
+    num_classes = common.randint(pg, *ranges["CLASSES"])
     dim = common.randint(pg, *DIMENSIONS)
     sizes = common.family_split_sizes(pg, "clusters", size)
     turns = common.uniform(pg, *TWIST) / num_classes**0.5
     arm_noise = common.uniform(pg, *ARM_NOISE)
-    nuisance = common.randint(pg, *NUISANCE)
+    nuisance = common.randint(pg, *ranges["NUISANCE"])
     noise = common.uniform(pg, *NOISE)
     label_noise = common.uniform(pg, *LABEL_NOISE)
     mapping = _random_map(pg, 2 + nuisance, dim, common.uniform(pg, *CURVATURE))
