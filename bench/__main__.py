@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--configs", default="32x2,64x4,128x8", help="comma-separated WIDTHxDEPTH networks (default 32x2,64x4,128x8)"
     )
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="dropout rate of the timed epochs, 0 <= rate < 1 (default 0: none)")
     parser.add_argument("--parts", default="engine,latency",
                         help="what to measure, comma-separated: engine, latency (default both)")
     parser.add_argument("--latency-modes", default="embedded,celery",
@@ -97,6 +99,8 @@ def _engine(args: argparse.Namespace) -> None:
     if bad or not sizes:
         raise ConfigError(f"unknown sizes {bad}; choose from {', '.join(SIZES)}")
     configs = _parse_configs(args.configs)
+    if not 0 <= args.dropout < 1:
+        raise ConfigError(f"--dropout must be at least 0 and below 1, got {args.dropout}")
     out = print_json if args.json else None
 
     # "Of peak" compares against the matmul peak in the precision our training passes use.
@@ -125,7 +129,7 @@ def _engine(args: argparse.Namespace) -> None:
     rows = []
     for size in sizes:
         for width, depth in configs:
-            result = benchmark.epoch_bench(size, width, depth)
+            result = benchmark.epoch_bench(size, width, depth, dropout=args.dropout)
             if out:
                 out({"type": "epoch", **dataclasses.asdict(result), "speedup": round(result.speedup, 2),
                      "peak_fraction": round(result.gflops / peak, 3)})
@@ -133,7 +137,7 @@ def _engine(args: argparse.Namespace) -> None:
                          f"{result.plain_seconds:.2f}", f"{result.speedup:.2f}x", f"{result.gflops:.1f}",
                          f"{result.gflops / peak:.0%}", f"{result.ours_val_acc:.3f} / {result.plain_val_acc:.3f}"])
     if not out:
-        print("One epoch (train + val), shapes:1 - ours vs a plain DataLoader loop")
+        print(f"One epoch (train + val), shapes:1, dropout {args.dropout:g} - ours vs a plain DataLoader loop")
         table(rows, ["size", "net", "train", "ours s", "plain s", "speedup", "GFLOP/s", "of peak", "val acc ours/plain"])
         print()
 

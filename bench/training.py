@@ -96,10 +96,11 @@ def plain_epoch(dataset, hparams: HyperParams, seed: int) -> tuple[float, float]
     return time.perf_counter() - started, correct / len(dataset.val_y)
 
 
-def epoch_bench(size: str, width: int, depth: int, family: str = "shapes", seed: int = 1) -> EpochBench:
+def epoch_bench(size: str, width: int, depth: int, family: str = "shapes", seed: int = 1,
+                dropout: float = 0.0) -> EpochBench:
     """Time one epoch (train + val evaluation) ours vs the plain loop; both from the same init."""
     dataset = make_dataset(family, seed, size)
-    hparams = HyperParams(width, depth, 0.01)
+    hparams = HyperParams(width, depth, 0.01, dropout=dropout)
     # Warm-up on a slice: the first pass through a network shape pays one-off kernel set-up
     # costs (oneDNN primitives, allocator growth) that no later epoch pays, in either loop.
     warm = dataclasses.replace(dataset, train_x=dataset.train_x[:256], train_y=dataset.train_y[:256])

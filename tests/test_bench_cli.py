@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
     (["--parts", "gpu"], "unknown parts"),
     (["--parts", "latency", "--latency-modes", "k8s"], "unknown latency modes"),
     (["--parts", "latency", "--rounds", "0"], "--rounds"),
+    (["--parts", "engine", "--dropout", "1.5"], "--dropout must be at least 0 and below 1"),
 ])
 def test_bad_flags_are_one_line_and_nonzero(args, message):
     result = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 
+import pytest
 import torch
 
 from engine.config import HyperParams
@@ -107,15 +108,27 @@ def test_dropout_epochs_leave_the_default_generator_alone_and_never_wait_for_its
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
-def test_dropout_masks_are_those_f_dropout_draws_from_the_same_seed(image_blobs):
-    """The run's own generator gives bit-for-bit the masks torch's F.dropout gives with the same seed."""
-    import torch.nn.functional as F
-
+def test_dropout_draws_repeatable_masks_at_the_set_rate_from_the_runs_own_seed(image_blobs):
+    """Same seed, same mask; each rate keeps its share of units, scaled by 1/keep as F.dropout does."""
     from engine.models import Architecture, build_network
 
     network = build_network(Architecture("cnn", (3, 32, 32), 4, 16, 2), dropout=0.5, seed=0).train()
     x = image_blobs.train_x[:32]
-    network.dropout_generator = torch.Generator().manual_seed(11)
-    ours = network._drop(x)
-    torch.manual_seed(11)
-    assert torch.equal(ours, F.dropout(x, 0.5, True))
+
+    def dropped(seed: int) -> torch.Tensor:
+        network.dropout_generator = torch.Generator().manual_seed(seed)
+        return network._drop(x)
+
+    assert torch.equal(dropped(11), dropped(11))
+    assert not torch.equal(dropped(11), dropped(12))
+    big = torch.ones(400_003)  # an odd count: the mask is drawn four units at a time
+    for rate in (0.1, 0.3, 0.5, 0.7):
+        network.dropout = rate
+        network.dropout_generator = torch.Generator().manual_seed(3)
+        out = network._drop(big)
+        kept = out != 0
+        assert float(kept.float().mean()) == pytest.approx(1 - rate, abs=0.005)
+        assert torch.allclose(out[kept], torch.tensor(1 / (1 - rate)))
+        # Every 16-bit lane of the 64-bit draws is uniform (a lane stuck at one sign would halve or double it).
+        for lane in range(4):
+            assert float(kept[lane::4].float().mean()) == pytest.approx(1 - rate, abs=0.01)
