@@ -21,6 +21,10 @@ and after are measured by the same script on the same machine. Prints a summary 
     python bench/class_simulation.py --out after.json
     python bench/class_simulation.py --source ../before --out before.json
     python bench/class_simulation.py --mode celery --workers 2 --out celery.json
+
+In celery mode the workers are laid out as docker-compose.cpu.yml lays them out: the first serves
+only players' epochs (``--no-players-worker``: every worker serves every lane), and each trains with
+its share of the cores.
 """
 
 from __future__ import annotations
@@ -162,7 +166,11 @@ class Deployment:
                        env=self.env, input="class-simulation-password\n", text=True, check=True, capture_output=True)
         self.spawn("server", self.hyperquest("serve", "--port", str(self.port)))
         for i in range(self.args.workers if self.args.mode == "celery" else 0):
-            self.spawn(f"worker{i}", self.hyperquest("worker", "--name", f"sim{i}-{self.prefix}@%h"))
+            words = ["worker", "--name", f"sim{i}-{self.prefix}@%h"]
+            if i == 0 and self.args.players_worker:
+                # As docker-compose.cpu.yml lays them out: one worker keeps capacity for players' epochs.
+                words += ["--queues", "players"]
+            self.spawn(f"worker{i}", self.hyperquest(*words))
         deadline = time.monotonic() + 120
         while True:
             with contextlib.suppress(httpx.HTTPError):
@@ -390,6 +398,9 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs the served code")
     parser.add_argument("--mode", choices=("embedded", "celery"), default="embedded")
     parser.add_argument("--workers", type=int, default=2, help="Celery workers (--mode celery)")
+    parser.add_argument("--players-worker", action=argparse.BooleanOptionalAction, default=True,
+                        help="--mode celery: the first worker serves only players' epochs, as docker-compose.cpu.yml "
+                             "keeps capacity for them (default; --no-players-worker: every worker serves every lane)")
     parser.add_argument("--players", type=int, default=3)
     parser.add_argument("--second-wave", type=int, default=3)
     parser.add_argument("--second-wave-at", type=float, default=180.0, help="seconds after the start")
@@ -401,10 +412,15 @@ def main() -> int:
     parser.add_argument("--baseline-epochs", type=int, default=30, help="the baselines' budget (the game's: 30)")
     parser.add_argument("--load", action="store_true", help="run `hyperquest calibrate` beside the class")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up on the pool after this long")
+    parser.add_argument("--quiet-replay", action=argparse.BooleanOptionalAction, default=True,
+                        help="replay both waves on the idle server once the pool is finished (default; "
+                             "--no-quiet-replay reports the busy figures only, e.g. for a slow old version)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     if args.players < 1 or args.continues < 1 or args.workers < 1:
         parser.error("--players, --continues and --workers must be at least 1")
+    if args.mode == "celery" and args.players_worker and args.workers < 2:
+        parser.error("--players-worker needs --workers 2 or more (one for players' epochs, one for the rest)")
     family, seed = args.dataset.split(":")
 
     folder = Path(tempfile.mkdtemp(prefix="hq-class-sim-"))
@@ -452,9 +468,14 @@ def main() -> int:
         pool_done = time.monotonic() - started
         if load is not None:
             os.killpg(load.pid, 15)
-        print(f"pool finished after {pool_done:.0f} s; the quiet replay starts", flush=True)
-        quiet1, quiet2 = replay_quietly(deployment, database, token, wave1, wave2,
-                                        second_wave_offset=wave2_started[0] - wave1_at if wave2_started else 0.0)
+        finished = "finished" if watch.finished() else f"not finished (--timeout {args.timeout:.0f} s)"
+        if args.quiet_replay:
+            print(f"pool {finished} after {pool_done:.0f} s; the quiet replay starts", flush=True)
+            quiet1, quiet2 = replay_quietly(deployment, database, token, wave1, wave2,
+                                            second_wave_offset=wave2_started[0] - wave1_at if wave2_started else 0.0)
+        else:
+            print(f"pool {finished} after {pool_done:.0f} s; no quiet replay (--no-quiet-replay)", flush=True)
+            quiet1, quiet2 = [], []
         watch.stop.set()
         busy_epochs = [t for s in wave1 + wave2 for t in s.epochs]
         wave1_epochs = [t for s in wave1 for t in s.epochs]
@@ -463,6 +484,7 @@ def main() -> int:
         quiet1_epochs = [t for s in quiet1 for t in s.epochs]
         result = {
             "source": str(args.source), "mode": args.mode, "workers": args.workers if args.mode == "celery" else 0,
+            "players_worker": args.mode == "celery" and args.players_worker,
             "load": args.load, "cores": os.cpu_count(),
             "first_playable_s": min(watch.playable.values(), default=None),
             "all_playable_s": max(watch.playable.values()) if len(watch.playable) >= args.pool_size else None,

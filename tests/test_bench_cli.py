@@ -47,3 +47,11 @@ def test_the_reference_sharing_script_finds_the_shared_curves_identical():
                              "--epochs", "4"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clusters:1   identical" in result.stdout and "less" in result.stdout.splitlines()[-1]
+
+
+def test_the_class_simulation_refuses_a_players_worker_without_a_second_worker():
+    """Keeping a worker for players' epochs (the compose layout) leaves nobody for the pool with one worker."""
+    result = subprocess.run([sys.executable, "bench/class_simulation.py", "--mode", "celery", "--workers", "1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--players-worker needs --workers 2 or more" in result.stderr.strip().splitlines()[-1]
