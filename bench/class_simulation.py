@@ -150,10 +150,12 @@ class Deployment:
     def hyperquest(self, *words: str) -> list[str]:
         return [self.args.python, "-m", "app.cli", *words]
 
-    def spawn(self, name: str, command: list[str], cwd: Path | None = None) -> subprocess.Popen:
+    def spawn(self, name: str, command: list[str], cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self.folder / f"{name}.log"
         self.logs.append(log)
-        process = subprocess.Popen(command, cwd=cwd or self.args.source, env=self.env, stdout=open(log, "w"),
+        process = subprocess.Popen(command, cwd=cwd or self.args.source, env={**self.env, **(env or {})},
+                                   stdout=open(log, "w"),
                                    stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append((name, process))
         return process
@@ -166,11 +168,13 @@ class Deployment:
                        env=self.env, input="class-simulation-password\n", text=True, check=True, capture_output=True)
         self.spawn("server", self.hyperquest("serve", "--port", str(self.port)))
         for i in range(self.args.workers if self.args.mode == "celery" else 0):
-            words = ["worker", "--name", f"sim{i}-{self.prefix}@%h"]
+            words, env = ["worker", "--name", f"sim{i}-{self.prefix}@%h"], {}
             if i == 0 and self.args.players_worker:
                 # As docker-compose.cpu.yml lays them out: one worker keeps capacity for players' epochs.
-                words += ["--queues", "players"]
-            self.spawn(f"worker{i}", self.hyperquest(*words))
+                words += ["--queues", "players", "--processes", str(self.args.players_processes)]
+            elif self.args.players_worker and self.args.others_niceness is not None:
+                env["HYPERQUEST_TRAINING_NICENESS"] = str(self.args.others_niceness)
+            self.spawn(f"worker{i}", self.hyperquest(*words), env=env)
         deadline = time.monotonic() + 120
         while True:
             with contextlib.suppress(httpx.HTTPError):
@@ -401,6 +405,10 @@ def main() -> int:
     parser.add_argument("--players-worker", action=argparse.BooleanOptionalAction, default=True,
                         help="--mode celery: the first worker serves only players' epochs, as docker-compose.cpu.yml "
                              "keeps capacity for them (default; --no-players-worker: every worker serves every lane)")
+    parser.add_argument("--players-processes", type=int, default=1,
+                        help="--mode celery: processes of the players' worker (its --processes)")
+    parser.add_argument("--others-niceness", type=int, default=None,
+                        help="--mode celery: HYPERQUEST_TRAINING_NICENESS of the other workers (default: the setting's)")
     parser.add_argument("--players", type=int, default=3)
     parser.add_argument("--second-wave", type=int, default=3)
     parser.add_argument("--second-wave-at", type=float, default=180.0, help="seconds after the start")
@@ -419,6 +427,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.players < 1 or args.continues < 1 or args.workers < 1:
         parser.error("--players, --continues and --workers must be at least 1")
+    if args.players_processes < 1 or not 0 <= (args.others_niceness or 0) <= 19:
+        parser.error("--players-processes must be at least 1 and --others-niceness between 0 and 19")
     if args.mode == "celery" and args.players_worker and args.workers < 2:
         parser.error("--players-worker needs --workers 2 or more (one for players' epochs, one for the rest)")
     family, seed = args.dataset.split(":")
@@ -485,6 +495,7 @@ def main() -> int:
         result = {
             "source": str(args.source), "mode": args.mode, "workers": args.workers if args.mode == "celery" else 0,
             "players_worker": args.mode == "celery" and args.players_worker,
+            "players_processes": args.players_processes, "others_niceness": args.others_niceness,
             "load": args.load, "cores": os.cpu_count(),
             "first_playable_s": min(watch.playable.values(), default=None),
             "all_playable_s": max(watch.playable.values()) if len(watch.playable) >= args.pool_size else None,
