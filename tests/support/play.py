@@ -63,15 +63,20 @@ def start_run(player: Player, timeout: float = 120) -> int:
 
 
 def settle(player: Player, timeout: float = 60) -> None:
-    """Wait until no baseline (nor the bot's baseline run) is still being computed: exports must be comparable."""
+    """Wait until no baseline, reference player or player's action is still being computed: exports must be comparable.
+
+    The datasets table carries the reference players' scores, so an export taken while they compute
+    differs from one taken after.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with player.app.state.session_factory() as db:
             busy = db.scalar(select(func.count()).select_from(DatasetRecord)
-                             .where(DatasetRecord.baseline_status.in_(("pending", "running"))))
+                             .where(DatasetRecord.baseline_status.in_(("pending", "running"))
+                                    | DatasetRecord.references_status.in_(("pending", "running"))))
             busy += db.scalar(select(func.count()).select_from(ActionRecord)
                               .where(ActionRecord.status.in_(("queued", "running"))))
         if not busy:
             return
         time.sleep(0.1)
-    raise AssertionError("baselines still running")
+    raise AssertionError("baselines, reference players or actions still running")
