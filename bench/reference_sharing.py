@@ -60,7 +60,7 @@ def measure(ref: str, size: str, epochs: int) -> dict:
     (paths, forks), baselines_seconds = timed(baselines)
     default_curve = curve_of(paths[0])
     shared, references_seconds = timed(lambda: reference_players(dataset, epochs, data=data,
-                                                                    known={"default": default_curve}, forks=forks))
+                                                                 known={"default": default_curve}, forks=forks))
     shared_curves = {**shared.schedules, "bot": curve_of(paths[1]), "random": shared.random}
     return {
         "dataset": ref, "identical": shared_curves == separate,

@@ -159,7 +159,7 @@ def test_a_seed_keeps_its_task_across_sizes(family):
 
 
 def test_clusters_keeps_its_task_from_small_to_full_and_tiny_draws_easier_tasks():
-    """The played sizes share each seed's draws; tiny (tests only) draws from vectors.TINY_RANGES."""
+    """The played sizes share each seed's draws; tiny (tests only) draws from vectors.TINY_CLASSES and TINY_NUISANCE."""
     for seed in range(1, 16):
         small, full = make_dataset("clusters", seed, "small"), make_dataset("clusters", seed, "full")
         assert (small.num_classes, small.input_shape) == (full.num_classes, full.input_shape)

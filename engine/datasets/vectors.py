@@ -28,7 +28,8 @@ NUISANCE = (2, 3)
 #: The two ranges above at "tiny", which only tests use: they train one or two epochs of baselines, and
 #: with 5-10 classes 300 examples stay near chance that long, leaving no score scale to test against.
 #: Easier draws keep tiny quick to learn; no game is played at this size.
-TINY_RANGES = {"CLASSES": (3, 10), "NUISANCE": (1, 4)}
+TINY_CLASSES = (3, 10)
+TINY_NUISANCE = (1, 4)
 #: Hidden units of the random map from latent space to inputs, and how curved it is.
 HIDDEN = 64
 CURVATURE = (0.5, 1.5)
@@ -71,13 +72,13 @@ def _sample(
 def generate(seed: int, size: str) -> Dataset:
     """Draw the "clusters" dataset for (seed, size)."""
     pg = common.generator("clusters", seed, "params")
-    ranges = {"CLASSES": CLASSES, "NUISANCE": NUISANCE} | (TINY_RANGES if size == "tiny" else {})
-    num_classes = common.randint(pg, *ranges["CLASSES"])
+    classes, nuisances = (TINY_CLASSES, TINY_NUISANCE) if size == "tiny" else (CLASSES, NUISANCE)
+    num_classes = common.randint(pg, *classes)
     dim = common.randint(pg, *DIMENSIONS)
     sizes = common.family_split_sizes(pg, "clusters", size)
     turns = common.uniform(pg, *TWIST) / num_classes**0.5
     arm_noise = common.uniform(pg, *ARM_NOISE)
-    nuisance = common.randint(pg, *ranges["NUISANCE"])
+    nuisance = common.randint(pg, *nuisances)
     noise = common.uniform(pg, *NOISE)
     label_noise = common.uniform(pg, *LABEL_NOISE)
     mapping = _random_map(pg, 2 + nuisance, dim, common.uniform(pg, *CURVATURE))
