@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="Where the embedded mode trains: a child process (pages never wait for training's "
                     "interpreter lock) or a thread of the server (starts faster; used by most tests).",
     )
+    warm_up: bool = Field(
+        default=True,
+        description="Training processes (embedded children, Celery pool processes) train one tiny epoch when they "
+                    "start, so that no player's first epoch pays their one-off costs (kernel set-up, about 1.5 s).",
+    )
     training_niceness: int = Field(
         default=10, ge=0, le=19,
         description="OS niceness of the threads that train (embedded runner, Celery worker): on a machine that "

@@ -12,6 +12,7 @@ from app.datasets.models import BASELINES_JOB, REFERENCES_JOB
 from app.db import migrate
 from app.db.session import make_engine, make_session_factory
 from app.debrief.models import BRANCH_JOB
+from app.jobs.broker_signals import BrokerSignals
 from app.jobs.celery_config import make_celery
 from app.jobs.models import Job
 from app.jobs.queue import enqueue
@@ -51,7 +52,7 @@ def test_a_worker_takes_its_lanes_in_priority_order_not_in_the_order_sent():
                 db.commit()
             celery = make_celery(settings)
             for job_id in ids:  # one by one, in the order above, while no worker listens
-                send_jobs(celery, factory, settings, [job_id], alive=lambda _queue: False)
+                send_jobs(celery, factory, settings, [job_id], BrokerSignals(settings))
             worker = start_worker(hyperquest_env(**values))  # one pool process: one job at a time
             try:
                 wait_for(lambda: _done(factory) == len(ids), 120, "every job", [worker])
@@ -93,7 +94,7 @@ def test_only_a_players_epoch_is_sent_with_a_time_limit():
             celery = make_celery(settings)
             # No limit for every task either: a worker applies the app's own to messages that carry none.
             assert celery.conf.task_time_limit is None and celery.conf.task_soft_time_limit is None
-            send_jobs(celery, factory, settings, ids, alive=lambda _queue: False)
+            send_jobs(celery, factory, settings, ids, BrokerSignals(settings))
             broker = redis.Redis.from_url(REDIS_URL)
             limits = {}
             for lane in (PLAYERS, DEBRIEF, POOL):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from app.classroom.models import ClassSettings
 from app.db import migrate
 from app.jobs import lease
+from app.jobs.broker_signals import BrokerSignals
 from app.jobs.celery_config import RUN_JOB, make_celery
 from app.jobs.models import Job
 from app.runs import service
@@ -32,10 +33,12 @@ pytestmark = [pytest.mark.usefixtures("services_up"), pytest.mark.processes]
 def test_game_flow_through_celery_and_postgresql():
     with stack() as deployment:
         deployment.start_web()
-        deployment.start_worker()
+        worker = deployment.start_worker()
         player = Browserless(deployment)
         run_id = player.start()
         assert deployment.wait_ready(run_id).epoch == 1
+        # Its pool process trained a tiny epoch as it started, before it took a task (engine.warmup).
+        assert "warmed up in" in worker.output
         assert player.act(run_id).status_code == 303
         assert deployment.wait_ready(run_id).epoch == 2
         assert player.act(run_id, width="up").status_code == 303
@@ -281,30 +284,48 @@ def _epoch_actions(deployment: Stack, run_id: int) -> list[ActionRecord]:
                                .order_by(ActionRecord.index)))
 
 
-def test_a_runs_epochs_stick_to_the_worker_holding_its_data_while_it_lives():
+def test_a_runs_epochs_stick_to_the_worker_holding_its_data_while_it_lives_and_has_a_process_free():
     with stack(worker_alive_seconds=2) as deployment:
         deployment.start_web()
         workers = [deployment.start_worker(), deployment.start_worker()]
         player = Browserless(deployment)
         run_id = player.start()
         deployment.wait_ready(run_id)
+        # Once the pool's work is done, both workers are idle between the player's epochs.
+        deployment.wait(lambda: _unfinished_jobs(deployment) == 0, 180, "the pool's baselines and references")
         for _ in range(3):
             assert player.act(run_id).status_code == 303
             deployment.wait_ready(run_id)
-        actions = _epoch_actions(deployment, run_id)
+        actions = _epoch_actions(deployment, run_id)[1:]
         holder = actions[0].worker_queue
         assert holder is not None and all(a.worker_queue == holder for a in actions)
         with deployment.db() as db:
             jobs = epoch_jobs(db, run_id)
-        assert all(job.dispatched_queue == holder for job in jobs[1:])  # sent to that worker's own queue
+        assert all(job.dispatched_queue == holder for job in jobs[2:])  # sent to that worker's own queue
+        # The holder's one process runs another job (as it says in Redis while it does): the next epoch
+        # goes to the shared queue, where whichever worker is free first takes it.
+        signals = BrokerSignals(Settings(**deployment.settings))
+        signals.working(holder, "elsewhere:1:celery", True)
+        assert player.act(run_id).status_code == 303
+        deployment.wait_ready(run_id)
+        signals.working(holder, "elsewhere:1:celery", False)
+        with deployment.db() as db:
+            assert epoch_jobs(db, run_id)[-1].dispatched_queue is None
+        holder = _epoch_actions(deployment, run_id)[-1].worker_queue  # its epochs follow it there
+        assert holder is not None
         # The holder dies: the next epoch is trained by the other worker, from the shared queue.
         dead = next(w for w in workers if holder.endswith(_worker_name(w)))
         dead.kill9()
         assert player.act(run_id).status_code == 303
         run = deployment.wait_ready(run_id, timeout=120)
-        assert run.epoch == 5
+        assert run.epoch == 6
         last = _epoch_actions(deployment, run_id)[-1]
         assert last.worker_queue not in (None, holder)
+
+
+def _unfinished_jobs(deployment: Stack) -> int:
+    with deployment.db() as db:
+        return db.scalar(select(func.count()).select_from(Job).where(Job.status.in_(("pending", "running"))))
 
 
 def _worker_name(worker) -> str:

@@ -132,3 +132,18 @@ def test_dropout_draws_repeatable_masks_at_the_set_rate_from_the_runs_own_seed(i
         # Every 16-bit lane of the 64-bit draws is uniform (a lane stuck at one sign would halve or double it).
         for lane in range(4):
             assert float(kept[lane::4].float().mean()) == pytest.approx(1 - rate, abs=0.01)
+
+
+def test_warming_a_process_up_changes_no_run_s_curve(image_blobs):
+    """engine.warmup trains tiny runs of its own: a seeded run trains the same before and after it."""
+    from engine.warmup import warm_up
+
+    def curve():
+        data = place(image_blobs)
+        state = new_state(image_blobs, HyperParams(16, 2, 0.05, dropout=0.3), seed=7)
+        return [dataclasses.replace(train_epoch(state, data), seconds=0) for _ in range(2)]
+
+    before = curve()
+    torch.manual_seed(12345)  # whatever the global generator holds, runs draw from their own seeds
+    assert warm_up("cpu") > 0
+    assert curve() == before

@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         mine = own_queue(settings, host_format(name))  # %h etc. expanded, as Celery does for the name
         queues.insert(0, mine)
         os.environ[OWN_QUEUE_ENV] = mine
-        keep_alive(settings, mine)
+        keep_alive(settings, mine, args.processes)
     print(f"hyperquest worker {name}: {startup}; lanes {', '.join(lanes)}", flush=True)
     if hint:
         print(f"hyperquest worker: {hint}", flush=True)

@@ -16,8 +16,12 @@ from app.jobs.celery_config import alive_key
 log = logging.getLogger(__name__)
 
 
-def keep_alive(settings: Settings, queue: str) -> threading.Thread:
-    """Keep ``queue``'s alive key set (refreshed at a third of its time-to-live) until the process exits."""
+def keep_alive(settings: Settings, queue: str, processes: int = 1) -> threading.Thread:
+    """Keep ``queue``'s alive key set (refreshed at a third of its time-to-live) until the process exits.
+
+    Its value is the worker's pool processes: how many players' epochs it computes at once
+    (app.jobs.broker_signals.BrokerSignals.available).
+    """
     key = alive_key(settings, queue)
     ttl_ms = max(1, int(settings.worker_alive_seconds * 1000))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
@@ -27,7 +31,7 @@ def keep_alive(settings: Settings, queue: str) -> threading.Thread:
     def beat() -> None:
         while not stop.is_set():
             try:
-                client.set(key, "1", px=ttl_ms)
+                client.set(key, str(processes), px=ttl_ms)
             except redis.RedisError as exc:  # runs then go to the shared queue: slower, never lost
                 log.warning("worker heartbeat failed: %s", exc)
             stop.wait(settings.worker_alive_seconds / 3)

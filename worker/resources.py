@@ -6,11 +6,12 @@ import dataclasses
 import functools
 import os
 
-import redis
 from celery import current_app
+from celery.utils.log import get_logger
 
 from app.db.session import make_engine, make_session_factory
-from app.jobs.celery_config import LANES_ENV, OWN_QUEUE_ENV, alive_key
+from app.jobs.broker_signals import BrokerSignals
+from app.jobs.celery_config import LANES_ENV, OWN_QUEUE_ENV
 from app.jobs.executor import Executor
 from app.jobs.keeper import LeaseKeeper, beat_interval
 from app.jobs.lanes import TRAINING_LANES, parse_lanes
@@ -21,6 +22,8 @@ from app.jobs.runners.celery_dispatch import send_jobs
 from app.live.nudges import NudgePublisher
 from app.settings import Settings, load_settings
 from engine.devices import resolve_device
+
+log = get_logger(__name__)  # a child of Celery's logger: shown in the worker's log at its --loglevel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,19 +44,31 @@ def worker_resources() -> WorkerResources:
     publisher = NudgePublisher(settings.redis_url, settings.redis_prefix)
     keeper = LeaseKeeper(session_factory, beat_interval(settings.stale_after_seconds)).start()
     lanes = parse_lanes(os.environ.get(LANES_ENV) or ",".join(TRAINING_LANES))
+    signals = BrokerSignals(settings)
+    served_by = os.environ.get(OWN_QUEUE_ENV) or None
+    if served_by:
+        signals.forget_dead(served_by)  # a process this one replaces may have died mid-job
     executor = Executor(session_factory, settings, resolve_device(settings.device), lanes, holder_id("celery"), keeper,
-                        publish=publisher.publish,
-                        served_by=os.environ.get(OWN_QUEUE_ENV) or None)
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
-
-    def alive(queue: str) -> bool:
-        try:
-            return bool(client.exists(alive_key(settings, queue)))
-        except redis.RedisError:
-            return False
+                        publish=publisher.publish, served_by=served_by, broker=signals)
 
     # Jobs a job enqueues (an ended run's branches, a dataset's references) go to the broker right
     # after their commit; one lost here is sent by the web app's reconciler.
     on_new_work(session_factory, lambda jobs: send_jobs(current_app, session_factory, settings,
-                                                        [job_id for job_id, _ in jobs], alive))
+                                                        [job_id for job_id, _ in jobs], signals))
     return WorkerResources(settings, executor, publisher)
+
+
+def warm_up_process() -> None:
+    """Create this pool process's resources and, unless HYPERQUEST_WARM_UP is off, train a tiny epoch.
+
+    A failure is logged, never raised: the process still serves, and its first task pays the cost.
+    """
+    try:
+        resources = worker_resources()
+        if resources.settings.warm_up:
+            from engine.warmup import warm_up
+
+            seconds = warm_up(resources.executor.device)
+            log.info("training process %s warmed up in %.1f s", os.getpid(), seconds)
+    except Exception:
+        log.exception("could not warm the training process up")

@@ -245,6 +245,7 @@ def _send_to_workers(settings, session_factory, dataset_ids: list[int]) -> None:
     """Scaled out: hand the pool's unfinished jobs to the broker; every worker serving their lanes takes some."""
     from sqlalchemy import select
 
+    from app.jobs.broker_signals import BrokerSignals
     from app.jobs.celery_config import make_celery
     from app.jobs.models import UNFINISHED, Job
     from app.jobs.runners.celery_dispatch import send_jobs
@@ -254,7 +255,7 @@ def _send_to_workers(settings, session_factory, dataset_ids: list[int]) -> None:
         job_ids = list(db.scalars(select(Job.id).where(Job.kind.in_((BASELINES_JOB, REFERENCES_JOB)),
                                                        Job.subject_id.in_(dataset_ids), Job.status.in_(UNFINISHED))))
     try:
-        send_jobs(make_celery(settings), session_factory, settings, job_ids, alive=lambda _queue: False)
+        send_jobs(make_celery(settings), session_factory, settings, job_ids, BrokerSignals(settings))
     except Exception as exc:  # kombu raises OperationalError subclasses when Redis is down
         raise ConfigError(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
 

@@ -78,6 +78,9 @@ def make_celery(settings: Settings) -> Celery:
             "socket_connect_timeout": 2,
             "socket_timeout": 10,
         },
+        # A pool process warms up (engine.warmup: a tiny epoch, CUDA's start on a GPU) before it
+        # reports ready; Celery's default 4 s would count a slow start as a failed one.
+        worker_proc_alive_timeout=120,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )

@@ -3,7 +3,9 @@
 Long jobs call ``ctx.yield_point()`` between training steps; there the executor runs any waiting
 job of a higher lane first (nested, on this thread: the long job's state waits in memory), pauses
 pool and background work while a player's epoch computes (embedded mode's CPU budget; the debrief's
-work shares the cores instead) and stops the job if the runner is stopping.
+work shares the cores instead) and stops the job if the runner is stopping. Embedded executors learn
+of new work from their shared ``Signals``; scaled-out ones from ``BrokerSignals`` in Redis, where
+they also say while they run a job (so a run's next epoch goes to a free worker).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 
 from app.errors import JobCancelled
-from app.jobs import lease, registry
+from app.jobs import broker_signals, lease, registry
+from app.jobs.broker_signals import BrokerSignals
 from app.jobs.context import JobContext
 from app.jobs.keeper import LeaseKeeper
 from app.jobs.lanes import PAUSED_FOR_PLAYERS, higher_than
@@ -60,7 +63,7 @@ class Executor:
     def __init__(self, session_factory: sessionmaker, settings: Settings, device: str, lanes, holder: str,
                  keeper: LeaseKeeper, publish: Callable[[int, bool], None] | None = None, stopping=None,
                  signals: Signals | None = None, slot: int = 0, served_by: str | None = None,
-                 share_cores: bool = True) -> None:
+                 share_cores: bool = True, broker: BrokerSignals | None = None) -> None:
         self.session_factory = session_factory
         self.settings = settings
         self.device = device
@@ -72,12 +75,15 @@ class Executor:
         self.signals = signals
         self.slot = slot
         self.served_by = served_by
+        #: Scaled-out mode: new-work counters, and which of this worker's processes run a job, in Redis.
+        self.broker = broker
         #: Embedded mode: train with this job's share of the cores (off when HYPERQUEST_TRAINING_THREADS fixes it).
         self.share_cores = share_cores and signals is not None and not settings.training_threads
         #: Wakes an executor without shared signals (the I/O lane's thread, a Celery worker's idle loop).
         self._wake = threading.Event()
         self._threads = 0
         self._last_look = 0.0
+        self._last_read = 0.0
         self._seen_generation = -1
 
     # ------------------------------------------------------------------ serving
@@ -145,7 +151,12 @@ class Executor:
         self.keeper.hold(job_id, self.holder)
         previous = self._enter(kind.lane)
         try:
-            kind.run(JobContext(self, job_id, kind.lane), subject_id)
+            try:
+                kind.run(JobContext(self, job_id, kind.lane), subject_id)
+            finally:
+                # Done computing before the outcome is recorded: a player who acts on the stored
+                # epoch at once finds this worker free for their run's next one.
+                self._leave(previous)
         except JobCancelled:
             self._settle(lambda db: lease.release(db, job_id, self.holder))
             raise
@@ -155,7 +166,6 @@ class Executor:
             self._settle(lambda db: lease.finish(db, job_id, self.holder))
         finally:
             self.keeper.drop(job_id)
-            self._leave(previous)
 
     def _failed(self, job_id: int, kind: registry.JobKind, subject_id: int, exc: Exception) -> None:
         error = describe_error(exc)
@@ -210,7 +220,13 @@ class Executor:
     def _worth_a_look(self, lanes) -> bool:
         """Query for higher-priority work only when some was announced, or now and then."""
         now = time.monotonic()
-        generation = self.signals.generation(lanes) if self.signals else 0
+        if self.signals is not None:
+            generation = self.signals.generation(lanes)
+        elif self.broker is not None and now - self._last_read >= broker_signals.LOOK_SECONDS:
+            self._last_read = now  # a Redis read: not at every training step
+            generation = self.broker.generation(lanes)
+        else:
+            generation = self._seen_generation
         if generation != self._seen_generation or now - self._last_look >= YIELD_LOOK_SECONDS:
             self._seen_generation, self._last_look = generation, now
             return True
@@ -232,20 +248,26 @@ class Executor:
 
     def _enter(self, lane: str) -> str | None:
         """Count this slot as computing a job of ``lane``; returns what it computed before (a nested job's outer one)."""
-        if self.signals is None:
-            return None
         previous = self._busy_lane
+        self._tell_broker(lane)
         self._busy_lane = lane
+        if self.signals is None:
+            return previous
         self.signals.set_busy(self.slot, lane)
         if self.share_cores:
             self._adjust_threads()
         return previous
 
     def _leave(self, previous: str | None) -> None:
-        if self.signals is None:
-            return
+        self._tell_broker(previous)
         self._busy_lane = previous
-        self.signals.set_busy(self.slot, previous)
+        if self.signals is not None:
+            self.signals.set_busy(self.slot, previous)
+
+    def _tell_broker(self, lane: str | None) -> None:
+        """Scaled out: say when this process starts or stops running jobs (the dispatcher routes runs' epochs by it)."""
+        if self.broker is not None and self.served_by is not None and (lane is None) != (self._busy_lane is None):
+            self.broker.working(self.served_by, self.holder, lane is not None)
 
     _busy_lane: str | None = None
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.base import utcnow
 from app.jobs import registry
+from app.jobs.broker_signals import BrokerSignals
 from app.jobs.celery_config import RUN_JOB, lane_queue, time_limits
 from app.jobs.lanes import TRAINING_LANES
 from app.jobs.models import PENDING, RUNNING, Job
@@ -24,11 +25,14 @@ SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0
 
 
 def send_jobs(celery: Celery, session_factory: sessionmaker, settings: Settings, job_ids,
-              alive: Callable[[str], bool]) -> int:
+              signals: BrokerSignals) -> int:
     """Send the unfinished training jobs among ``job_ids`` to their lanes' queues, highest priority first.
 
     A kind may route a job to a preferred queue (a run's epochs to the worker holding its data)
-    while ``alive(queue)``. Raises when the broker cannot be reached (the reconciler re-sends).
+    while that worker lives and has a process free for it (``signals.available``); otherwise the
+    job goes to its lane's shared queue, where the first free worker takes it. Sent jobs are
+    announced, so busy workers look for them at their next yield point. Raises when the broker
+    cannot be reached (the reconciler re-sends).
     """
     ids = list(job_ids)
     if not ids:
@@ -40,7 +44,7 @@ def send_jobs(celery: Celery, session_factory: sessionmaker, settings: Settings,
     sent = 0
     for job in jobs:
         preferred = routes[job.id]
-        own = preferred if preferred is not None and alive(preferred) else None
+        own = preferred if preferred is not None and signals.available(preferred) else None
         queue = own or lane_queue(settings, job.lane)
         celery.send_task(RUN_JOB, args=[job.id], queue=queue, retry=True, retry_policy=SEND_RETRY_POLICY,
                          **time_limits(settings, job.lane))
@@ -48,6 +52,7 @@ def send_jobs(celery: Celery, session_factory: sessionmaker, settings: Settings,
             db.execute(update(Job).where(Job.id == job.id).values(dispatched_at=utcnow(), dispatched_queue=own))
             db.commit()
         sent += 1
+    signals.announce(job.lane for job in jobs)
     return sent
 
 

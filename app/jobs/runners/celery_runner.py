@@ -20,7 +20,8 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.celery_config import alive_key, make_celery
+from app.jobs.broker_signals import BrokerSignals
+from app.jobs.celery_config import make_celery
 from app.jobs.keeper import LeaseKeeper, beat_interval
 from app.jobs.lanes import IO
 from app.jobs.queue import on_new_work
@@ -44,6 +45,7 @@ class CeleryRunner:
         self.notifier = notifier
         self.celery = make_celery(settings)
         self._redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+        self._signals = BrokerSignals(settings)
         self._listener = NudgeListener(settings.redis_url, settings.redis_prefix, notifier)
         self._outbox: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
@@ -97,18 +99,11 @@ class CeleryRunner:
             if _STOP in ids:
                 return
             try:
-                send_jobs(self.celery, self.session_factory, self.settings, ids, self._alive)
+                send_jobs(self.celery, self.session_factory, self.settings, ids, self._signals)
                 self.healthy = True
             except Exception as exc:  # broker or database down: the reconciler re-sends later
                 self.healthy = False
                 log.warning("could not send jobs %s: %s", ids, exc)
-
-    def _alive(self, queue_name: str) -> bool:
-        """True while the worker serving its own ``queue_name`` keeps its heartbeat key set."""
-        try:
-            return bool(self._redis.exists(alive_key(self.settings, queue_name)))
-        except redis.RedisError:
-            return False
 
     # ------------------------------------------------------------------ reconciler
 
@@ -136,6 +131,6 @@ class CeleryRunner:
     def reconcile(self) -> None:
         """Queue for sending every job that is unsent, due again, lost, or orphaned by a dead worker."""
         with self.session_factory() as db:
-            due = jobs_to_send(db, self.settings, self._alive)
+            due = jobs_to_send(db, self.settings, self._signals.alive)
         if due:
             self._outbox.put(due)

@@ -250,8 +250,20 @@ def executor_process(settings: Settings, device: str, lanes, signals: Signals, s
     executor = Executor(session_factory, settings, device, lanes, lease.holder_id(f"p{slot}"), keeper,
                         publish=lambda run_id, _boundary: nudges.put(run_id), stopping=stopping, signals=signals,
                         slot=slot)
+    if settings.warm_up:
+        _warm_up(device)
     executor.serve()
     keeper.stop()
+
+
+def _warm_up(device: str) -> None:
+    """Pay the process's one-off training costs now, not in a player's first epoch (engine.warmup)."""
+    from engine.warmup import warm_up
+
+    try:
+        log.info("training process %s warmed up in %.1f s", os.getpid(), warm_up(device))
+    except Exception:  # the process still serves; its first job pays the cost instead
+        log.exception("could not warm the training process up")
 
 
 def _exit_with_parent(parent_pid: int) -> None:
