@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import subprocess
-import sys
 import time
 import uuid
 
@@ -77,8 +75,7 @@ def test_a_worker_is_available_while_it_lives_and_has_a_process_not_running_a_jo
 def test_a_process_that_died_mid_job_stops_counting_once_its_replacement_starts(settings):
     signals = BrokerSignals(settings)
     _worker_alive(signals, processes=1)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = f"{socket.gethostname()}:{int(gone.stdout)}:celery"  # a process of this host that has exited
+    dead = f"{socket.gethostname()}:{2**22 + 1}:celery"  # no process of this host has it (above any pid_max)
     signals.working(QUEUE, dead, True)  # and it never says it stopped (killed)
     signals.working(QUEUE, holder_id("other"), True)  # a live process of this host: still counted
     signals.working(QUEUE, "elsewhere:1:celery", False)
