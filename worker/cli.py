@@ -33,7 +33,8 @@ HYPERQUEST_DEVICE=cuda for the pool processes; GPUs are counted in a short subpr
 --gpu the worker trains on HYPERQUEST_DEVICE (auto: a GPU if one is visible, else the CPU), and
 --processes K still runs K epochs at once. With K > 1 and HYPERQUEST_TRAINING_THREADS unset, the
 CPU threads are split between the processes. Each process keeps its own cache of datasets (on
-the GPU with --gpu), so memory grows with K."""
+the GPU with --gpu), so memory grows with K, and trains one tiny epoch as it starts
+(HYPERQUEST_WARM_UP), so no player's first epoch pays its one-off set-up."""
 
 
 def add_parser(subparsers) -> None:
