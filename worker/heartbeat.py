@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def keep_alive(settings: Settings, queue: str, processes: int = 1) -> threading.Thread:
     """Keep ``queue``'s alive key set (refreshed at a third of its time-to-live) until the process exits.
 
-    Its value is the worker's pool processes: how many players' epochs it computes at once
+    Its value is the worker's pool processes: how many jobs it runs at once
     (app.jobs.broker_signals.BrokerSignals.available).
     """
     key = alive_key(settings, queue)

@@ -16,7 +16,7 @@ from app.jobs.executor import Executor
 from app.jobs.keeper import LeaseKeeper, beat_interval
 from app.jobs.lanes import TRAINING_LANES, parse_lanes
 from app.jobs.lease import holder_id
-from app.jobs.priority import prepare_training
+from app.jobs.priority import prepare_training, warm_up_training
 from app.jobs.queue import on_new_work
 from app.jobs.runners.celery_dispatch import send_jobs
 from app.live.nudges import NudgePublisher
@@ -59,16 +59,13 @@ def worker_resources() -> WorkerResources:
 
 
 def warm_up_process() -> None:
-    """Create this pool process's resources and, unless HYPERQUEST_WARM_UP is off, train a tiny epoch.
+    """Create this pool process's resources and warm it up (app.jobs.priority.warm_up_training).
 
-    A failure is logged, never raised: the process still serves, and its first task pays the cost.
+    A failure is logged, never raised: the process still serves, and its first task tries again.
     """
     try:
         resources = worker_resources()
-        if resources.settings.warm_up:
-            from engine.warmup import warm_up
-
-            seconds = warm_up(resources.executor.device)
-            log.info("training process %s warmed up in %.1f s", os.getpid(), seconds)
     except Exception:
-        log.exception("could not warm the training process up")
+        log.exception("could not create the training process's resources")
+        return
+    warm_up_training(resources.settings, resources.executor.device, log)

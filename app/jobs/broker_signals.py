@@ -39,7 +39,7 @@ BUSY_AT_MOST_SECONDS = 6 * 3600
 
 
 class BrokerSignals:
-    """New-work counters, workers' alive keys and their players' epochs in progress, kept in Redis."""
+    """New-work counters, workers' alive keys and their processes running a job, kept in Redis."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -27,7 +27,7 @@ from app.jobs import lease
 from app.jobs.executor import Executor
 from app.jobs.keeper import LeaseKeeper, beat_interval
 from app.jobs.lanes import IO, LANES, TRAINING_LANES
-from app.jobs.priority import lower_training_priority, prepare_training
+from app.jobs.priority import lower_training_priority, prepare_training, warm_up_training
 from app.jobs.queue import on_new_work
 from app.jobs.runners.io_lane import IoLane
 from app.jobs.signals import Signals
@@ -250,20 +250,9 @@ def executor_process(settings: Settings, device: str, lanes, signals: Signals, s
     executor = Executor(session_factory, settings, device, lanes, lease.holder_id(f"p{slot}"), keeper,
                         publish=lambda run_id, _boundary: nudges.put(run_id), stopping=stopping, signals=signals,
                         slot=slot)
-    if settings.warm_up:
-        _warm_up(device)
+    warm_up_training(settings, device, log)
     executor.serve()
     keeper.stop()
-
-
-def _warm_up(device: str) -> None:
-    """Pay the process's one-off training costs now, not in a player's first epoch (engine.warmup)."""
-    from engine.warmup import warm_up
-
-    try:
-        log.info("training process %s warmed up in %.1f s", os.getpid(), warm_up(device))
-    except Exception:  # the process still serves; its first job pays the cost instead
-        log.exception("could not warm the training process up")
 
 
 def _exit_with_parent(parent_pid: int) -> None:
